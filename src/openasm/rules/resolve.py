@@ -1,0 +1,317 @@
+"""Load the rules tree and resolve it for one performance year.
+
+A parameter's dotted name is its path under `rules/params/` (`payment/risk_level.yaml` →
+`payment.risk_level`). Year keys hold forward until the next key. Parameters whose `period` is
+`payment_year` are looked up at PY + `model.payment_year_lag` (§512.710(a)(1)(i)(C): PaY = PY + 2).
+Every value read through `RulesForYear.value` is recorded so a run can say which numbers it rests on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+from pydantic import ValidationError
+
+from openasm.rules.schema import CodeListSource, ParameterFile, check_allowed
+
+PAYMENT_YEAR_LAG = "model.payment_year_lag"
+
+
+class RulesError(ValueError):
+    """A rules file is invalid, a parameter is missing, or an override does not fit."""
+
+
+@dataclass(frozen=True)
+class ResolvedValue:
+    """One parameter's value for a performance year, with the trail behind it."""
+
+    name: str
+    value: Any
+    unit: str
+    period: str
+    lookup_year: int
+    key_year: int
+    evidence: str
+    citations: tuple[str, ...]
+    description: str
+    status: str = "final"
+    overridden: bool = False
+    shipped_value: Any = None
+
+    def as_row(self) -> dict[str, Any]:
+        """Flat record for manifests and reports."""
+        return {
+            "name": self.name,
+            "value": format_value(self.value),
+            "unit": self.unit,
+            "period": self.period,
+            "lookup_year": self.lookup_year,
+            "key_year": self.key_year,
+            "evidence": "override" if self.overridden else self.evidence,
+            "shipped_evidence": self.evidence,
+            "shipped_value": format_value(self.shipped_value),
+            "status": self.status,
+            "citation": "; ".join(self.citations),
+            "description": self.description,
+        }
+
+
+def format_value(value: Any) -> str:
+    """Compact text of a parameter value (mappings as k=v, lists comma-joined)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _package_rules_dir() -> Path:
+    return Path(str(resources.files("openasm.rules")))
+
+
+def _describe_validation_error(path: str, err: ValidationError) -> str:
+    problems = []
+    for item in err.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        problems.append(f"key '{key}': {item['msg']}")
+    return f"rules file {path}: " + "; ".join(problems)
+
+
+def parse_parameter_file(path: Path, label: str | None = None) -> ParameterFile:
+    """Read and validate one parameter YAML; errors name the file, key and reason."""
+    shown = label or str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RulesError(f"rules file {shown}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise RulesError(f"rules file {shown}: expected a mapping at top level")
+    try:
+        return ParameterFile.model_validate(raw)
+    except ValidationError as err:
+        raise RulesError(_describe_validation_error(shown, err)) from err
+
+
+@lru_cache(maxsize=8)
+def load_parameter_files(rules_dir: Path | None = None) -> dict[str, ParameterFile]:
+    """All parameter files under `<rules_dir>/params`, keyed by dotted name."""
+    base = (rules_dir or _package_rules_dir()) / "params"
+    if not base.is_dir():
+        raise RulesError(f"rules folder {base} does not exist")
+    params: dict[str, ParameterFile] = {}
+    for path in sorted(base.rglob("*.yaml")):
+        rel = path.relative_to(base)
+        name = ".".join(rel.with_suffix("").parts)
+        params[name] = parse_parameter_file(path, label=f"params/{rel.as_posix()}")
+    if PAYMENT_YEAR_LAG not in params:
+        raise RulesError(f"rules folder {base} lacks {PAYMENT_YEAR_LAG}")
+    return params
+
+
+def _value_on_or_before(name: str, param: ParameterFile, year: int) -> tuple[int, Any]:
+    keys = [k for k in param.values if k <= year]
+    if not keys:
+        first = min(param.values)
+        raise RulesError(f"parameter {name} has no value on or before {year} (first key {first})")
+    return keys[-1], param.values[keys[-1]]
+
+
+def resolve_parameter(name: str, param: ParameterFile, performance_year: int, lag: int) -> ResolvedValue:
+    """The value in force for `performance_year` (payment-year parameters at PY + lag)."""
+    lookup = performance_year + lag if param.period == "payment_year" else performance_year
+    key_year, entry = _value_on_or_before(name, param, lookup)
+    citations = tuple(ref.label() for ref in (entry.reference or param.reference))
+    return ResolvedValue(
+        name=name, value=entry.value, unit=param.unit, period=param.period, lookup_year=lookup,
+        key_year=key_year, evidence=entry.evidence, citations=citations,
+        description=param.description, status=entry.status, shipped_value=entry.value,
+    )
+
+
+def _coerce_override(name: str, current: Any, new: Any, allowed: list[Any] | None) -> Any:
+    """Check an override has the shape of the shipped value; ints may stand for floats."""
+    if isinstance(current, dict):
+        if not isinstance(new, dict):
+            raise RulesError(f"override {name}: expected a mapping with keys {sorted(current)}")
+        unknown = set(new) - set(current)
+        if unknown:
+            raise RulesError(f"override {name}: unknown keys {sorted(unknown)}; known {sorted(current)}")
+        merged = dict(current)
+        for key, val in new.items():
+            merged[key] = _coerce_override(f"{name}.{key}", current[key], val, None)
+        if allowed is not None:
+            _check_override_allowed(name, merged, allowed)
+        return merged
+    if isinstance(current, bool):
+        if not isinstance(new, bool):
+            raise RulesError(f"override {name}: expected true or false, got {new!r}")
+        return new
+    if isinstance(current, (int, float)):
+        if isinstance(new, bool) or not isinstance(new, (int, float)):
+            raise RulesError(f"override {name}: expected a number, got {new!r}")
+        return float(new) if isinstance(current, float) else new
+    if isinstance(current, list):
+        if not isinstance(new, list):
+            raise RulesError(f"override {name}: expected a list, got {new!r}")
+        return new
+    if isinstance(current, str):
+        if not isinstance(new, str):
+            new = str(new)
+    if allowed is not None:
+        _check_override_allowed(name, new, allowed)
+    return new
+
+
+def _check_override_allowed(name: str, value: Any, allowed: list[Any]) -> None:
+    try:
+        check_allowed(value, allowed, f"override {name}")
+    except ValueError as err:
+        raise RulesError(str(err)) from err
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`name=value` (value in YAML: `0.1`, `true`, `[a, b]`, `{hf: 90}`); `name.member=value` too."""
+    if "=" not in text:
+        raise RulesError(f"override '{text}': expected name=value")
+    name, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise RulesError(f"override '{text}': value is not valid YAML: {err}") from err
+    return name.strip(), value
+
+
+@dataclass(frozen=True)
+class RulesForYear:
+    """Frozen, typed view of every rule for one performance year; records each value read."""
+
+    performance_year: int
+    values: Mapping[str, ResolvedValue]
+    rules_dir: Path
+    _used: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    @property
+    def payment_year(self) -> int:
+        """PaY = PY + lag (§512.710(a)(1)(i)(C))."""
+        return self.performance_year + int(self.values[PAYMENT_YEAR_LAG].value)
+
+    def value(self, name: str) -> Any:
+        """The value of `name`, recorded as used by this run."""
+        resolved = self.resolved(name)
+        self._used.add(name)
+        return resolved.value
+
+    def __getitem__(self, name: str) -> Any:
+        return self.value(name)
+
+    def cohort_value(self, name: str, cohort: str) -> Any:
+        """Member `cohort` (e.g. 'hf', 'lbp') of a parameter broken down by cohort."""
+        mapping = self.value(name)
+        if not isinstance(mapping, dict) or cohort not in mapping:
+            raise RulesError(f"parameter {name} has no value for cohort '{cohort}'")
+        return mapping[cohort]
+
+    def resolved(self, name: str) -> ResolvedValue:
+        if name not in self.values:
+            close = [n for n in self.values if n.split(".")[-1] == name.split(".")[-1]]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise RulesError(f"unknown parameter '{name}'{hint}")
+        return self.values[name]
+
+    def all(self) -> list[ResolvedValue]:
+        return [self.values[name] for name in sorted(self.values)]
+
+    def used(self) -> list[ResolvedValue]:
+        return [self.values[name] for name in sorted(self._used)]
+
+    def manifest_rows(self, only_used: bool = True) -> list[dict[str, Any]]:
+        """Rows for the run manifest: each value with citation and evidence."""
+        return [r.as_row() for r in (self.used() if only_used else self.all())]
+
+    def code_list(self, name: str) -> pa.Table:
+        """A shipped code list `rules/codes/<name>.csv` as an Arrow table of strings."""
+        return load_code_list(name, self.rules_dir)
+
+    def with_overrides(self, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> "RulesForYear":
+        """A new view with scenario values substituted (OpenFisca-style reform, never a code fork)."""
+        items = overrides.items() if isinstance(overrides, Mapping) else overrides
+        params = load_parameter_files(self.rules_dir)
+        values = dict(self.values)
+        for raw_name, new in items:
+            name, member = raw_name, None
+            if name not in values and "." in name:
+                head, tail = name.rsplit(".", 1)
+                if head in values and isinstance(values[head].value, dict):
+                    name, member = head, tail
+            current = self.resolved(name)
+            proposed = {member: new} if member is not None else new
+            value = _coerce_override(name, current.value, proposed, params[name].allowed)
+            values[name] = replace(current, value=value, overridden=True)
+        return RulesForYear(self.performance_year, values, self.rules_dir)
+
+
+def load_rules(
+    performance_year: int,
+    overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+    rules_dir: Path | None = None,
+) -> RulesForYear:
+    """Resolve every parameter for `performance_year`, then apply `overrides` by name."""
+    base = rules_dir or _package_rules_dir()
+    params = load_parameter_files(base)
+    lag_param = params[PAYMENT_YEAR_LAG]
+    _, lag_entry = _value_on_or_before(PAYMENT_YEAR_LAG, lag_param, performance_year)
+    lag = int(lag_entry.value)
+    values = {name: resolve_parameter(name, p, performance_year, lag) for name, p in params.items()}
+    rules = RulesForYear(performance_year, values, base)
+    return rules.with_overrides(overrides) if overrides else rules
+
+
+@lru_cache(maxsize=64)
+def load_code_list(name: str, rules_dir: Path | None = None) -> pa.Table:
+    """Read `codes/<name>.csv` (all columns text) after checking its `.source.yaml` exists and is valid."""
+    base = (rules_dir or _package_rules_dir()) / "codes"
+    csv_path = base / f"{name}.csv"
+    source_path = base / f"{name}.source.yaml"
+    if not csv_path.is_file():
+        raise RulesError(f"code list {name}: no file codes/{name}.csv")
+    load_code_list_source(source_path)
+    text = csv_path.read_text(encoding="utf-8")
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    if reader.fieldnames is None:
+        raise RulesError(f"code list codes/{name}.csv is empty")
+    for number, row in enumerate(rows, start=2):
+        if None in row or any(v is None for v in row.values()):
+            raise RulesError(f"code list codes/{name}.csv line {number}: wrong number of fields")
+    columns = {col: [row[col] for row in rows] for col in reader.fieldnames}
+    return pa.table({col: pa.array(vals, type=pa.string()) for col, vals in columns.items()})
+
+
+def load_code_list_source(path: Path) -> CodeListSource:
+    """Validate a code list's provenance file."""
+    if not path.is_file():
+        raise RulesError(f"code list {path.name.removesuffix('.source.yaml')}: missing {path.name}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return CodeListSource.model_validate(raw)
+    except yaml.YAMLError as err:
+        raise RulesError(f"rules file codes/{path.name}: not valid YAML: {err}") from err
+    except ValidationError as err:
+        raise RulesError(_describe_validation_error(f"codes/{path.name}", err)) from err
+
+
+def list_code_lists(rules_dir: Path | None = None) -> list[str]:
+    """Names of every shipped code list."""
+    base = (rules_dir or _package_rules_dir()) / "codes"
+    return sorted(p.stem for p in base.glob("*.csv"))
