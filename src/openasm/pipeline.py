@@ -1,0 +1,234 @@
+"""Compose stages into runs: the only module that executes, materialises or writes.
+
+A run folder holds the engine's tables (DuckDB file or Spark Parquet), `outputs/` (Parquet + CSV of each
+published table), and `manifest.json` (what was read, row-count reconciliation, rules values used).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from openasm import __version__
+from openasm.engine import Engine
+from openasm.ingest.final_action import resolve_final_action
+from openasm.ingest.sources import IngestFileError, check_file_columns, scan_input_folder
+from openasm.ingest.validate import (
+    QUARANTINE_SCHEMA,
+    accepted_rows,
+    check_rows,
+    flag_duplicate_keys,
+    quarantined_rows,
+)
+from openasm.rules import RulesForYear
+from openasm.schema.canonical import CANONICAL_TABLES
+from openasm.summary.claim_spend import (
+    count_claim_versions,
+    summarize_spend_by_setting,
+    summarize_spend_by_specialty,
+)
+
+REQUIRED_TABLES = ("beneficiary", "enrollment", "claim_line")
+# beneficiary first: the other tables' bene_id values are checked against it.
+INGEST_ORDER = ("beneficiary", "enrollment", "claim_line", "claim_diagnosis", "pharmacy_claim", "clinician")
+MANIFEST = "manifest.json"
+OUTPUTS = "outputs"
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TableIngest:
+    """Row accounting for one canonical table."""
+
+    table: str
+    files: list[str]
+    read: int
+    accepted: int
+    quarantined: int
+    missing_optional_columns: dict[str, list[str]] = field(default_factory=dict)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    provided: bool = True
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.accepted + self.quarantined
+
+
+@dataclass
+class IngestResult:
+    input_dir: str
+    tables: dict[str, TableIngest]
+    ignored_entries: list[str]
+
+    @property
+    def reconciles(self) -> bool:
+        return all(t.reconciles for t in self.tables.values())
+
+
+def _count(expr: ir.Table) -> int:
+    return int(expr.count().to_pyarrow().as_py())
+
+
+def _empty_table(contract_name: str) -> ir.Table:
+    schema = CANONICAL_TABLES[contract_name].ibis_schema()
+    return ibis.memtable(schema.to_pyarrow().empty_table())
+
+
+def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None) -> IngestResult:
+    """Read every canonical table in `input_dir`, validate each row, store accepted rows and quarantine.
+
+    Raises IngestFileError when a required table is absent or a file lacks a required column.
+    """
+    input_dir = Path(input_dir)
+    scan = scan_input_folder(input_dir, CANONICAL_TABLES)
+    missing = [t for t in REQUIRED_TABLES if t not in scan.tables]
+    if missing:
+        raise IngestFileError(
+            f"{input_dir}: required table(s) missing: {', '.join(missing)} "
+            f"(expected <table>.csv, <table>.parquet or a <table>/ folder of parts)"
+        )
+    results: dict[str, TableIngest] = {}
+    quarantine_parts: list[ir.Table] = []
+    known_bene: ir.Table | None = None
+    for step, name in enumerate(INGEST_ORDER):
+        if progress:
+            progress(name, step, len(INGEST_ORDER))
+        contract = CANONICAL_TABLES[name]
+        source = scan.tables.get(name)
+        if source is None:
+            engine.save(name, _empty_table(name))
+            results[name] = TableIngest(name, [], 0, 0, 0, provided=False)
+            continue
+        record = TableIngest(name, [str(p) for p in source.files], 0, 0, 0)
+        checked_parts = []
+        for path in source.files:
+            report = check_file_columns(path, engine.source_columns(path), contract)
+            if report.missing_optional:
+                record.missing_optional_columns[str(path)] = list(report.missing_optional)
+            if report.unknown:
+                record.ignored_columns[str(path)] = list(report.unknown)
+            raw = engine.read_source(path)
+            record.read += _count(raw)
+            checked_parts.append(check_rows(raw=raw, contract=contract, known_bene=known_bene))
+        checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
+        checked = engine.save(f"ingest__int_{name}_checked", flag_duplicate_keys(checked=checked, contract=contract))
+        accepted = engine.save(name, accepted_rows(checked=checked, contract=contract))
+        quarantine = engine.save(f"ingest__int_{name}_quarantine", quarantined_rows(checked=checked, contract=contract))
+        record.accepted = _count(accepted)
+        record.quarantined = _count(quarantine)
+        quarantine_parts.append(quarantine)
+        engine.drop(f"ingest__int_{name}_checked")
+        if name == "beneficiary":
+            known_bene = accepted.select("bene_id")
+        if not record.reconciles:
+            raise RuntimeError(
+                f"ingest accounting broken for {name}: read {record.read} != accepted {record.accepted} "
+                f"+ quarantined {record.quarantined}"
+            )
+        results[name] = record
+    all_quarantine = (
+        ibis.union(*quarantine_parts) if quarantine_parts
+        else ibis.memtable(QUARANTINE_SCHEMA.to_pyarrow().empty_table())
+    )
+    engine.save("quarantine", all_quarantine)
+    for name in INGEST_ORDER:
+        if engine.has_table(f"ingest__int_{name}_quarantine"):
+            engine.drop(f"ingest__int_{name}_quarantine")
+    if progress:
+        progress("done", len(INGEST_ORDER), len(INGEST_ORDER))
+    return IngestResult(str(input_dir), results, scan.ignored)
+
+
+def ingest_summary_table(result: IngestResult) -> ir.Table:
+    """Per-table accounting as a table (for outputs and the report)."""
+    rows = [
+        {
+            "table_name": t.table, "file_count": len(t.files), "read": t.read, "accepted": t.accepted,
+            "quarantined": t.quarantined, "reconciles": t.reconciles, "provided": t.provided,
+        }
+        for t in result.tables.values()
+    ]
+    return ibis.memtable(rows)
+
+
+def quarantine_reasons(*, quarantine: ir.Table) -> ir.Table:
+    """Grain: table x column x reason, with row counts."""
+    return quarantine.group_by("table_name", "column_name", "reason").agg(row_count=quarantine.count()).order_by(
+        "table_name", ibis.desc("row_count"), "column_name"
+    )
+
+
+@dataclass
+class SummaryResult:
+    tables: dict[str, Path]
+
+
+def run_claims_summary(engine: Engine, rules: RulesForYear, out_dir: Path) -> SummaryResult:
+    """Resolve final action on claims and fills, then write spend summaries and quarantine reasons."""
+    claim_status = engine.save("claim_line_status", resolve_final_action(claims=engine.table("claim_line")))
+    fill_status = engine.save("pharmacy_claim_status", resolve_final_action(claims=engine.table("pharmacy_claim")))
+    specialty_codes = ibis.memtable(rules.code_list("reference__medicare_specialty_codes"))
+    outputs = {
+        "spend_by_setting": summarize_spend_by_setting(claim_line=claim_status, pharmacy_claim=fill_status),
+        "spend_by_specialty": summarize_spend_by_specialty(claim_line=claim_status, specialty_names=specialty_codes),
+        "claim_versions": count_claim_versions(claim_line=claim_status, pharmacy_claim=fill_status),
+        "quarantine_reasons": quarantine_reasons(quarantine=engine.table("quarantine")),
+    }
+    written = {}
+    for name, expr in outputs.items():
+        stored = engine.save(name, expr)
+        written[name] = write_output(engine, stored, out_dir, name)
+    return SummaryResult(written)
+
+
+def write_output(engine: Engine, expr: ir.Table, out_dir: Path, name: str) -> Path:
+    """Publish a table as `outputs/<name>.parquet` and `.csv`."""
+    target = Path(out_dir) / OUTPUTS
+    engine.write_parquet(expr, target / f"{name}.parquet")
+    engine.write_csv(expr, target / f"{name}.csv")
+    return target / f"{name}.parquet"
+
+
+def write_manifest(
+    run_dir: Path, *, engine: Engine, ingest: IngestResult | None, rules: RulesForYear | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Record what the run read, how rows reconcile, and each rules value used (with citation, evidence)."""
+    path = Path(run_dir) / MANIFEST
+    existing: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    existing.update(
+        {
+            "openasm_version": __version__,
+            "backend": engine.backend,
+            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
+    if ingest is not None:
+        existing["ingest"] = {
+            "input_dir": ingest.input_dir,
+            "reconciles": ingest.reconciles,
+            "ignored_entries": ingest.ignored_entries,
+            "tables": {name: asdict(t) for name, t in ingest.tables.items()},
+        }
+    if rules is not None:
+        existing["performance_year"] = rules.performance_year
+        existing["rules_used"] = rules.manifest_rows(only_used=True)
+    if extra:
+        existing.update(extra)
+    path.write_text(json.dumps(existing, indent=2, default=str))
+    return path
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: no {MANIFEST}; run `openasm ingest` into this folder first")
+    return json.loads(path.read_text())

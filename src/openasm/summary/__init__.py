@@ -1,0 +1,1 @@
+"""Descriptive summaries of ingested claims (spend by setting and specialty, claim versions)."""
