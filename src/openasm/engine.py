@@ -130,6 +130,7 @@ class Engine:
         target = self._spark_table_dir(name)
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
+        self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
         self.con._session.sql(self.con.compile(expr)).write.parquet(str(tmp))
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
@@ -228,8 +229,11 @@ def _connect_spark(run_dir: Path | None, master: str) -> Engine:
         SparkSession.builder.master(master)
         .appName("openasm")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "4")
+        # Validation builds very wide expressions; whole-stage Java code for them exceeds the JVM 64 KB limit.
+        .config("spark.sql.codegen.wholeStage", "false")
         .config("spark.sql.warehouse.dir", str(warehouse))
         .config("spark.driver.memory", os.environ.get("OPENASM_SPARK_DRIVER_MEMORY", "2g"))
         .getOrCreate()

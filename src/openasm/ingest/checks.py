@@ -17,6 +17,7 @@ from openasm.schema.formats import NPI_PREFIX_LUHN_CONSTANT, PATTERNS
 
 TRUE_WORDS = ("true", "t", "1", "y", "yes")
 FALSE_WORDS = ("false", "f", "0", "n", "no")
+EDGE_BLANKS = "^[ \t\r\n]+|[ \t\r\n]+$"
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ def raw_text(raw: ir.Table, name: str) -> ir.StringValue:
         return ibis.null(dt.string)
     col = raw[name]
     text = col if col.type().is_string() else col.cast("string")
-    return text.strip().nullif("")
+    # Not StringValue.strip(): Ibis renders its '\f' as a Spark literal 'f' and strips letters there.
+    return text.re_replace(EDGE_BLANKS, "").nullif("")
 
 
 def parse_value(raw: ir.Table, column: Column) -> ir.Value:

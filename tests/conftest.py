@@ -1,0 +1,71 @@
+"""Shared fixtures: the backend matrix and order-insensitive table comparison (Ibis-style)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from openasm.engine import BACKENDS, connect
+
+
+def _spark_available() -> bool:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+
+
+def pytest_collection_modifyitems(config, items):
+    # In CI a missing Spark/Java is an install defect, not a reason to skip.
+    if _spark_available() or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason="pyspark or a Java runtime is not installed here")
+    for item in items:
+        if "spark" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=[pytest.param(b, marks=[pytest.mark.spark] if b == "pyspark" else []) for b in BACKENDS])
+def backend(request) -> str:
+    """Each test using it runs on DuckDB and on PySpark (local mode)."""
+    return request.param
+
+
+@pytest.fixture
+def engine_for(tmp_path):
+    """Open an engine of the given backend in a fresh run folder; closed after the test."""
+    opened = []
+
+    def _open(name: str, run_dir: Path | None = None):
+        engine = connect(name, run_dir or tmp_path / f"run-{name}")
+        opened.append(engine)
+        return engine
+
+    yield _open
+    for engine in opened:
+        engine.close()
+
+
+def sort_table(table: pa.Table) -> pa.Table:
+    """Rows in a canonical order, so results compare without depending on row order."""
+    keys = [(name, "ascending") for name in table.column_names]
+    return table.sort_by(keys)
+
+
+def assert_tables_equal(left: pa.Table, right: pa.Table, float_tol: float = 1e-9) -> None:
+    """Same columns, same rows in any order; floats within a relative tolerance."""
+    assert left.column_names == right.column_names
+    assert left.num_rows == right.num_rows
+    a, b = sort_table(left).to_pylist(), sort_table(right).to_pylist()
+    for row_a, row_b in zip(a, b):
+        for key in row_a:
+            va, vb = row_a[key], row_b[key]
+            if isinstance(va, float) and isinstance(vb, float):
+                assert abs(va - vb) <= float_tol * max(1.0, abs(va), abs(vb)), (key, va, vb)
+            else:
+                assert va == vb, (key, va, vb, row_a)
