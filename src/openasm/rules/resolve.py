@@ -21,7 +21,8 @@ import pyarrow as pa
 import yaml
 from pydantic import ValidationError
 
-from openasm.rules.schema import CodeListSource, ParameterFile, check_allowed
+from openasm.rules.schema import NUMERIC_UNITS, CodeListSource, ParameterFile, check_allowed
+from openasm.rules.schema import leaves as leaves_of
 
 PAYMENT_YEAR_LAG = "model.payment_year_lag"
 
@@ -73,6 +74,8 @@ def format_value(value: Any) -> str:
         return ", ".join(format_value(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "null"
     return str(value)
 
 
@@ -88,11 +91,34 @@ def _describe_validation_error(path: str, err: ValidationError) -> str:
     return f"rules file {path}: " + "; ".join(problems)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a mapping key given twice (a repeated year key would silently win)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_parameter_file(path: Path, label: str | None = None) -> ParameterFile:
     """Read and validate one parameter YAML; errors name the file, key and reason."""
     shown = label or str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise RulesError(f"rules file {shown}: not valid YAML: {err}") from err
     if not isinstance(raw, dict):
@@ -109,14 +135,49 @@ def load_parameter_files(rules_dir: Path | None = None) -> dict[str, ParameterFi
     base = (rules_dir or _package_rules_dir()) / "params"
     if not base.is_dir():
         raise RulesError(f"rules folder {base} does not exist")
+    codes_dir = base.parent / "codes"
+    known_lists = {p.stem for p in codes_dir.glob("*.csv")} if codes_dir.is_dir() else None
     params: dict[str, ParameterFile] = {}
     for path in sorted(base.rglob("*.yaml")):
         rel = path.relative_to(base)
         name = ".".join(rel.with_suffix("").parts)
-        params[name] = parse_parameter_file(path, label=f"params/{rel.as_posix()}")
+        label = f"params/{rel.as_posix()}"
+        params[name] = parse_parameter_file(path, label=label)
+        if known_lists is not None:
+            _check_code_list_names(label, params[name], known_lists)
     if PAYMENT_YEAR_LAG not in params:
         raise RulesError(f"rules folder {base} lacks {PAYMENT_YEAR_LAG}")
     return params
+
+
+def code_list_names(param: ParameterFile) -> dict[int, list[str]]:
+    """Code lists a `codes` parameter points to, by year key (a string value, or string members of a mapping).
+
+    Lists of strings are literal code sets (e.g. specialty codes), not code-list names.
+    """
+    if param.unit != "codes":
+        return {}
+    named: dict[int, list[str]] = {}
+    for year, entry in param.values.items():
+        members = entry.value.values() if isinstance(entry.value, dict) else [entry.value]
+        names = [m for m in members if isinstance(m, str)]
+        if names:
+            named[year] = names
+    return named
+
+
+def _check_code_list_names(label: str, param: ParameterFile, known: set[str]) -> None:
+    """A `codes` parameter whose value is a name must name a shipped `codes/<name>.csv`.
+
+    Skipped for a rules folder without `codes/` (a params-only overlay).
+    """
+    for year, names in code_list_names(param).items():
+        for list_name in names:
+            if list_name not in known:
+                raise RulesError(
+                    f"rules file {label}: key 'values.{year}.value': code list '{list_name}' not found "
+                    f"(no codes/{list_name}.csv)"
+                )
 
 
 def _value_on_or_before(name: str, param: ParameterFile, year: int) -> tuple[int, Any]:
@@ -139,7 +200,9 @@ def resolve_parameter(name: str, param: ParameterFile, performance_year: int, la
     )
 
 
-def _coerce_override(name: str, current: Any, new: Any, allowed: list[Any] | None) -> Any:
+def _coerce_override(
+    name: str, current: Any, new: Any, allowed: list[Any] | None, unit: str | None = None
+) -> Any:
     """Check an override has the shape of the shipped value; ints may stand for floats."""
     if isinstance(current, dict):
         if not isinstance(new, dict):
@@ -149,10 +212,19 @@ def _coerce_override(name: str, current: Any, new: Any, allowed: list[Any] | Non
             raise RulesError(f"override {name}: unknown keys {sorted(unknown)}; known {sorted(current)}")
         merged = dict(current)
         for key, val in new.items():
-            merged[key] = _coerce_override(f"{name}.{key}", current[key], val, None)
+            merged[key] = _coerce_override(f"{name}.{key}", current[key], val, None, unit)
         if allowed is not None:
             _check_override_allowed(name, merged, allowed)
         return merged
+    if current is None:
+        # A null default (e.g. "no cap"): accept null, or a value of the parameter's unit.
+        if new is not None and unit in NUMERIC_UNITS:
+            for leaf in leaves_of(new):
+                if isinstance(leaf, bool) or not isinstance(leaf, (int, float)):
+                    raise RulesError(f"override {name}: expected a number (unit {unit}), got {new!r}")
+        if new is not None and allowed is not None:
+            _check_override_allowed(name, new, allowed)
+        return new
     if isinstance(current, bool):
         if not isinstance(new, bool):
             raise RulesError(f"override {name}: expected true or false, got {new!r}")
@@ -164,6 +236,12 @@ def _coerce_override(name: str, current: Any, new: Any, allowed: list[Any] | Non
     if isinstance(current, list):
         if not isinstance(new, list):
             raise RulesError(f"override {name}: expected a list, got {new!r}")
+        if unit in NUMERIC_UNITS and any(
+            isinstance(leaf, bool) or not isinstance(leaf, (int, float)) for leaf in leaves_of(new)
+        ):
+            raise RulesError(f"override {name}: expected a list of numbers (unit {unit}), got {new!r}")
+        if allowed is not None:
+            _check_override_allowed(name, new, allowed)
         return new
     if isinstance(current, str):
         if not isinstance(new, str):
@@ -171,6 +249,15 @@ def _coerce_override(name: str, current: Any, new: Any, allowed: list[Any] | Non
     if allowed is not None:
         _check_override_allowed(name, new, allowed)
     return new
+
+
+def _check_override_code_lists(name: str, value: Any, rules_dir: Path) -> None:
+    """An override naming a code list must name a shipped one."""
+    members = value.values() if isinstance(value, dict) else [value]
+    known = set(list_code_lists(rules_dir))
+    for member in members:
+        if isinstance(member, str) and member not in known:
+            raise RulesError(f"override {name}: code list '{member}' not found (no codes/{member}.csv)")
 
 
 def _check_override_allowed(name: str, value: Any, allowed: list[Any]) -> None:
@@ -240,7 +327,16 @@ class RulesForYear:
         return [r.as_row() for r in (self.used() if only_used else self.all())]
 
     def code_list(self, name: str) -> pa.Table:
-        """A shipped code list `rules/codes/<name>.csv` as an Arrow table of strings."""
+        """A shipped code list `rules/codes/<name>.csv` as an Arrow table of strings.
+
+        `name` may also be a `codes` parameter whose value names the list (e.g. `episodes.dx_codes`); the
+        parameter is then recorded as used.
+        """
+        if name in self.values and self.values[name].unit == "codes":
+            list_name = self.value(name)
+            if not isinstance(list_name, str):
+                raise RulesError(f"parameter {name} is a literal code set, not the name of a code list")
+            name = list_name
         return load_code_list(name, self.rules_dir)
 
     def with_overrides(self, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> "RulesForYear":
@@ -256,7 +352,9 @@ class RulesForYear:
                     name, member = head, tail
             current = self.resolved(name)
             proposed = {member: new} if member is not None else new
-            value = _coerce_override(name, current.value, proposed, params[name].allowed)
+            value = _coerce_override(name, current.value, proposed, params[name].allowed, params[name].unit)
+            if params[name].unit == "codes":
+                _check_override_code_lists(name, value, self.rules_dir)
             values[name] = replace(current, value=value, overridden=True)
         return RulesForYear(self.performance_year, values, self.rules_dir)
 
@@ -303,7 +401,7 @@ def load_code_list_source(path: Path) -> CodeListSource:
     if not path.is_file():
         raise RulesError(f"code list {path.name.removesuffix('.source.yaml')}: missing {path.name}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _load_yaml(path.read_text(encoding="utf-8"))
         return CodeListSource.model_validate(raw)
     except yaml.YAMLError as err:
         raise RulesError(f"rules file codes/{path.name}: not valid YAML: {err}") from err

@@ -13,10 +13,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Evidence = Literal["reg", "secondary", "default"]
+# "/1" fraction; "per_point" rate per final-score point; "rl" multiple of the payment year's risk level;
+# "codes" a code-list name (string) or a list of code values; "file" a path to a data file (null: none shipped);
+# "month_day" a calendar window such as {start: "01-02", end: "03-31", year_offset: 1}; "table" a list of rows.
 Unit = Literal[
     "/1", "usd", "points", "days", "years", "count", "bool", "enum", "codes", "percentile", "sd",
-    "table", "text", "year",
+    "table", "text", "year", "per_point", "rl", "file", "month_day",
 ]
+# Units whose values (and every member of a mapping or list value) must be numbers or null.
+NUMERIC_UNITS = frozenset({"/1", "usd", "points", "days", "years", "count", "percentile", "sd", "year",
+                           "per_point", "rl"})
 Period = Literal["performance_year", "payment_year"]
 
 FIRST_YEAR = 2015
@@ -88,15 +94,27 @@ class ParameterFile(BaseModel):
                 members = entry.value.values() if isinstance(entry.value, dict) else [entry.value]
                 if not all(isinstance(v, bool) for v in members):
                     raise ValueError(f"{year}: unit bool needs true/false values")
+            if self.unit in NUMERIC_UNITS:
+                for leaf in leaves(entry.value):
+                    if leaf is not None and (isinstance(leaf, bool) or not isinstance(leaf, (int, float))):
+                        raise ValueError(f"{year}: unit {self.unit} needs numbers (or null), got {leaf!r}")
             if self.allowed is not None:
                 check_allowed(entry.value, self.allowed, f"{year}")
         return self
 
 
+def leaves(value: Any) -> list[Any]:
+    """Scalar members of a value, looking through mappings (breakdowns) and lists."""
+    if isinstance(value, dict):
+        return [leaf for member in value.values() for leaf in leaves(member)]
+    if isinstance(value, list):
+        return [leaf for member in value for leaf in leaves(member)]
+    return [value]
+
+
 def check_allowed(value: Any, allowed: list[Any], where: str) -> None:
-    """Raise ValueError when an enum value (or any member of a mapping) is not permitted."""
-    members = value.values() if isinstance(value, dict) else [value]
-    for member in members:
+    """Raise ValueError when an enum value (or any member of a mapping or list) is not permitted."""
+    for member in leaves(value):
         if member not in allowed:
             raise ValueError(f"{where}: {member!r} is not one of {allowed}")
 
