@@ -1,0 +1,66 @@
+"""Qualifying services: Part B carrier lines with a listed HCPCS and a condition diagnosis (ebcm.md §3.1)."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from openasm.episodes.codes import diagnosis_matches, service_codes
+from openasm.ingest.final_action import STATUS_COLUMN
+from openasm.rules import RulesForYear
+
+TELEHEALTH_PLACES_OF_SERVICE = ("02", "10")  # CMS POS codes for telehealth (outside / in the patient's home)
+
+
+def final_lines(claim_line: ir.Table) -> ir.Table:
+    """Final-action lines when the table carries a final-action status, else the table as given."""
+    if STATUS_COLUMN in claim_line.columns:
+        return claim_line.filter(claim_line[STATUS_COLUMN] == "final")
+    return claim_line
+
+
+def select_qualifying_services(
+    *, claim_line: ir.Table, claim_diagnosis: ir.Table, dx_codes: pa.Table, measure_id: str, rules: RulesForYear
+) -> ir.Table:
+    """ebcm §3.1: carrier lines whose HCPCS is on a service list and that carry a condition diagnosis.
+
+    Diagnosis scope `episodes.dx_match_scope`: `line_or_header` (line diagnosis or any claim diagnosis) or
+    `line`. Telehealth lines count unless `episodes.count_telehealth` is false.
+    Grain: claim line. Columns: measure_id, bene_id, billing_tin, rendering_npi, claim_id, line_number,
+    service_date, hcpcs_code, provider_specialty_code, is_trigger, is_confirm, is_reaffirm.
+    """
+    trigger = service_codes(rules, measure_id, "episodes.trigger_hcpcs")
+    confirm = service_codes(rules, measure_id, "episodes.confirm_hcpcs")
+    reaffirm = sorted(set(service_codes(rules, measure_id, "episodes.reaffirm_hcpcs")) | set(trigger) | set(confirm))
+    listed = sorted(set(trigger) | set(confirm) | set(reaffirm))
+    lines = final_lines(claim_line)
+    lines = lines.filter((lines.claim_type == "carrier") & lines.hcpcs_code.isin(listed))
+    if not rules.value("episodes.count_telehealth"):
+        lines = lines.filter(~lines.place_of_service_code.fill_null("").isin(TELEHEALTH_PLACES_OF_SERVICE))
+    line_dx_ok = diagnosis_matches(lines.line_dx_code, dx_codes)
+    scope = rules.value("episodes.dx_match_scope")
+    if scope == "line_or_header":
+        header = claim_diagnosis.filter(diagnosis_matches(claim_diagnosis.icd10_code, dx_codes))
+        header_claims = header.select(_dx_claim_id=header.claim_id).distinct().mutate(_has_header_dx=ibis.literal(True))
+        lines = lines.left_join(header_claims, lines.claim_id == header_claims._dx_claim_id).drop("_dx_claim_id")
+        lines = lines.filter(line_dx_ok | lines._has_header_dx.fill_null(False))
+    elif scope == "line":
+        lines = lines.filter(line_dx_ok)
+    else:
+        raise ValueError(f"episodes.dx_match_scope: unsupported value {scope!r}")
+    service_date = lines.line_from_date.fill_null(lines.claim_from_date)
+    return lines.select(
+        measure_id=ibis.literal(measure_id),
+        bene_id=lines.bene_id,
+        billing_tin=lines.billing_tin,
+        rendering_npi=lines.rendering_npi,
+        claim_id=lines.claim_id,
+        line_number=lines.line_number,
+        service_date=service_date,
+        hcpcs_code=lines.hcpcs_code,
+        provider_specialty_code=lines.provider_specialty_code,
+        is_trigger=lines.hcpcs_code.isin(trigger),
+        is_confirm=lines.hcpcs_code.isin(confirm),
+        is_reaffirm=lines.hcpcs_code.isin(reaffirm),
+    )
