@@ -1,0 +1,89 @@
+"""Cost achievement points: a measure score mapped onto the knots of its benchmark (ebcm.md §9.1; asm-model.md §4).
+
+The mapping is piecewise linear (`cost.points_interpolation` = linear): a score at or below the first knot earns
+that knot's points (10.0), a score between two consecutive knots is interpolated between their points, and a
+score at or above the last knot earns 1.0. Lower cost earns more points; a score equal to the median knot earns
+7.5. `score_cost_points` builds this as one Ibis CASE expression over the knot columns; `points_for_score` is
+an independent scalar version (numpy interpolation) for tests and worked examples.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+
+from openasm.cost.benchmarks import EPISODES, MEASURE, SCORE, Knot, band_knots
+from openasm.rules import RulesError, RulesForYear
+
+POINTS = "achievement_points"
+_KNOT_PREFIX = "_knots__"
+
+
+def knots_in_table(columns: Sequence[str], rules: RulesForYear) -> tuple[Knot, ...]:
+    """The band-table knots a knot table carries, in ascending order (a decile table has no median knot)."""
+    present = tuple(k for k in band_knots(rules) if k.column in columns)
+    if len(present) < 2:
+        raise RulesError(f"a knot table needs at least two knot columns of cost.band_table; got {list(columns)}")
+    return present
+
+
+def points_expression(score: ir.NumericValue, knots: Sequence[tuple[ir.NumericValue, float]]) -> ir.FloatingValue:
+    """§9.1: CASE over ascending (knot value, points) pairs: flat at both ends, linear in between.
+
+    A zero-width band (two equal knots) is never the matching branch; `nullif` only keeps the division defined.
+    Null when the score or any knot is null.
+    """
+    (first_x, first_p), (last_x, last_p) = knots[0], knots[-1]
+    branches = [(score <= first_x, ibis.literal(first_p, "float64"))]
+    for (x0, p0), (x1, p1) in itertools.pairwise(knots):
+        branches.append((score <= x1, p0 + (p1 - p0) * (score - x0) / (x1 - x0).nullif(0)))
+    mapped = ibis.cases(*branches, else_=ibis.literal(last_p, "float64"))
+    defined = score.notnull()
+    for x, _ in knots:
+        defined &= x.notnull()
+    return ibis.ifelse(defined, mapped, ibis.null("float64"))
+
+
+def score_cost_points(*, measure_score: ir.Table, knots: ir.Table, rules: RulesForYear) -> ir.Table:
+    """§9.1 (ebcm.md), 42 CFR 512.730(d)(2), (e)(1): achievement points (1-10, partial points) per entity row.
+
+    Input: `measure_score` with measure_id, n_episodes, score_amount (one row per entity and measure; other
+    columns pass through) and a knot table (grain measure_id; see `openasm.cost.benchmarks`). Output: the
+    `measure_score` rows, same grain, plus `achievement_points` (float64). Points are null when the entity has
+    fewer than `cost.case_minimum` episodes (the measure is not scored), when its score is null, or when its
+    measure has no knots.
+    """
+    method = rules.value("cost.points_interpolation")
+    if method != "linear":
+        raise RulesError(f"cost.points_interpolation={method!r} is not implemented")
+    present = knots_in_table(knots.columns, rules)
+    renamed = knots.select(
+        **{f"{_KNOT_PREFIX}{MEASURE}": knots[MEASURE]},
+        **{f"{_KNOT_PREFIX}{k.column}": knots[k.column].cast("float64") for k in present},
+    )
+    joined = measure_score.left_join(renamed, measure_score[MEASURE] == renamed[f"{_KNOT_PREFIX}{MEASURE}"])
+    score = joined[SCORE].cast("float64")
+    points = points_expression(score, [(joined[f"{_KNOT_PREFIX}{k.column}"], k.points) for k in present])
+    scored = joined[EPISODES] >= rules.value("cost.case_minimum")
+    return joined.select(
+        *measure_score.columns, **{POINTS: ibis.ifelse(scored, points, ibis.null("float64"))}
+    )
+
+
+def knot_pairs(knot_row: Mapping[str, Any], rules: RulesForYear) -> list[tuple[float, float]]:
+    """(knot value, points) pairs of one knot-table row (or a {column: value} mapping), ascending."""
+    return [(float(knot_row[k.column]), k.points) for k in knots_in_table(list(knot_row), rules)]
+
+
+def points_for_score(score: float, knots: Sequence[tuple[float, float]]) -> float:
+    """Scalar §9.1 mapping: points of `score` on ascending (knot value, points) pairs (numpy interpolation,
+    which is flat beyond both end knots)."""
+    xs = [x for x, _ in knots]
+    if any(b < a for a, b in itertools.pairwise(xs)):
+        raise ValueError(f"knots must ascend: {xs}")
+    return float(np.interp(score, xs, [p for _, p in knots]))
