@@ -392,6 +392,7 @@ EXCLUSION_CODE_SHAPE = {
     "drg": DRG_PATTERN,
     "enrollment_flag": SNAKE.pattern,
     "claim_family": SNAKE.pattern,
+    "treatment_hcpcs": r"^[0-9A-Z]{1,5}$",  # HCPCS prefix (match = prefix)
 }
 
 

@@ -159,7 +159,7 @@ def _part_d_rows(pharmacy_claim: ir.Table, ndc_class: ir.Table, classes: list[st
                  measure_id: str) -> ir.Table:
     fills = final_lines(pharmacy_claim)
     wanted = ndc_class.filter(ndc_class.drug_class.isin(classes))
-    fills = fills.join(wanted, fills.ndc_code == wanted.ndc_code).drop("ndc_code_right")
+    fills = fills.join(wanted, "ndc_code")
     if rules.value("cost.part_d_cost_field") == "gross_drug_cost":
         amount = fills.gross_drug_cost_amount.fill_null(fills.allowed_amount)
         source = ibis.ifelse(fills.gross_drug_cost_amount.notnull(), "gross_drug_cost", "allowed_amount")

@@ -115,9 +115,28 @@ def _clinical_exclusions(episode: ir.Table, claim_line: ir.Table, claim_diagnosi
             scoped = measure_episodes.select("episode_id", _ep_bene=measure_episodes.bene_id, _from=start,
                                              _to=measure_episodes.episode_end_date,
                                              _trigger=measure_episodes.taw_start_date)
-            hits = _code_hits(scoped, group, dx, lines, enrollment)
+            hits = _code_hits(scoped, [r for r in group if r["code_type"] != "treatment_hcpcs"], dx, lines, enrollment)
+            treatment = [r["code"] for r in group if r["code_type"] == "treatment_hcpcs"]
+            if treatment:
+                # Qualifier: the diagnosis counts only with a treatment service in the lookback before the start.
+                treated = _treated_episodes(scoped, lines, treatment, lookback)
+                hits = [h.semi_join(treated, "episode_id") for h in hits]
             flagged.extend(h.select("episode_id", reason=ibis.literal(reason)) for h in hits)
     return flagged
+
+
+def _treated_episodes(scoped: ir.Table, lines: ir.Table, prefixes: list[str], lookback: int) -> ir.Table:
+    """Episodes with a line whose HCPCS starts with one of `prefixes` in [start − lookback, start − 1]."""
+    test = ibis.literal(False)
+    for prefix in prefixes:
+        test = test | lines.hcpcs_code.startswith(prefix)
+    treated = lines.filter(test.fill_null(False))
+    date = treated.line_from_date.fill_null(treated.claim_from_date)
+    treated = treated.mutate(_date=date)
+    window_start = scoped._from
+    joined = scoped.join(treated, (scoped._ep_bene == treated.bene_id) & (treated._date >= window_start)
+                         & (treated._date < window_start + ibis.interval(days=lookback)))
+    return joined.select("episode_id").distinct()
 
 
 def _code_hits(scoped: ir.Table, group: list[dict], dx: ir.Table, lines: ir.Table, enrollment: ir.Table) -> list[ir.Table]:
