@@ -7,6 +7,8 @@ files under `rules/params/synth/`. Prices are standardized dollars per line or p
 
 from __future__ import annotations
 
+from openasm.rules import load_code_list
+
 # ---------------------------------------------------------------- specialties and practices
 PHYSICIAN_SPECIALTIES = frozenset({
     "01", "08", "11", "38", "06", "C3", "21", "C7", "D8", "05", "09", "72", "14", "20", "25", "30", "93",
@@ -136,37 +138,39 @@ DRG_CODES = tuple(d[0] for d in HF_DRGS) + tuple(d[0] for d in OTHER_DRGS) + tup
 
 # ---------------------------------------------------------------- Part D drugs
 # NDC-shaped 11-digit codes: the 5-digit labeler prefixes belong to real manufacturers, the product and
-# package segments are synthetic and do not identify a marketed product. NDC_CLASS maps each to its class.
-# Rows: (ndc, class, cohort, price per 30 days, units per day)
-DRUGS: tuple[tuple[str, str, str, float, float], ...] = (
-    ("00054429725", "loop_diuretic", "hf", 5.0, 1), ("31722053190", "loop_diuretic", "hf", 9.0, 1),
-    ("00054000125", "loop_diuretic", "hf", 12.0, 1),
-    ("68180051809", "beta_blocker", "hf", 7.0, 2), ("62037083190", "beta_blocker", "hf", 12.0, 1),
-    ("29300012701", "beta_blocker", "hf", 9.0, 1),
-    ("68180051301", "ace_inhibitor", "hf", 4.0, 1), ("16729013601", "arb", "hf", 6.0, 1),
-    ("65862057090", "arb", "hf", 15.0, 2), ("00078065920", "arni", "hf", 640.0, 2),
-    ("00591007101", "mra", "hf", 6.0, 1), ("00093567001", "mra", "hf", 32.0, 1),
-    ("00310621030", "sglt2_inhibitor", "hf", 590.0, 1), ("00597015230", "sglt2_inhibitor", "hf", 610.0, 1),
-    ("00378615001", "digoxin", "hf", 20.0, 1), ("23155012601", "hydralazine_nitrate", "hf", 18.0, 3),
-    ("29300012410", "nsaid", "lbp", 5.0, 1), ("00093014901", "nsaid", "lbp", 8.0, 2),
-    ("00904585461", "nsaid", "lbp", 6.0, 3), ("16714094301", "nsaid", "lbp", 10.0, 2),
-    ("29300041510", "muscle_relaxant", "lbp", 6.0, 3), ("00591541201", "muscle_relaxant", "lbp", 9.0, 3),
-    ("55111017901", "muscle_relaxant", "lbp", 8.0, 3),
-    ("00228263650", "gabapentinoid", "lbp", 10.0, 3), ("60505258903", "gabapentinoid", "lbp", 25.0, 2),
-    ("65862024201", "opioid", "lbp", 8.0, 4), ("00406035701", "opioid", "lbp", 12.0, 4),
-    ("00406055262", "opioid", "lbp", 15.0, 4), ("68180029607", "snri", "lbp", 12.0, 1),
-    ("00378395277", "statin", "other", 6.0, 1), ("00093505498", "statin", "other", 8.0, 1),
-    ("00093104801", "biguanide", "other", 5.0, 2), ("00088502933", "insulin", "other", 300.0, 1),
-    ("00093317156", "ccb", "other", 4.0, 1), ("00378180001", "thyroid", "other", 8.0, 1),
-    ("62175013643", "ppi", "other", 6.0, 1), ("65862052290", "cholinesterase_inhibitor", "other", 8.0, 1),
-    ("00597007541", "inhaled_lama", "other", 450.0, 1), ("00003089321", "anticoagulant", "other", 560.0, 2),
-    ("00093813101", "alpha_blocker", "other", 7.0, 1), ("16714061201", "ssri", "other", 6.0, 1),
-    ("00378505177", "bisphosphonate", "other", 6.0, 0.15),
+# package segments are synthetic and do not identify a marketed product. 
+# Rows: (ndc, cohort, price per 30 days, units per day); the drug class of each code is the shipped code list
+# cost__ndc_drug_class (one place for that fact), read into NDC_CLASS.
+DRUGS: tuple[tuple[str, str, float, float], ...] = (
+    ("00054429725", "hf", 5.0, 1), ("31722053190", "hf", 9.0, 1),
+    ("00054000125", "hf", 12.0, 1),
+    ("68180051809", "hf", 7.0, 2), ("62037083190", "hf", 12.0, 1),
+    ("29300012701", "hf", 9.0, 1),
+    ("68180051301", "hf", 4.0, 1), ("16729013601", "hf", 6.0, 1),
+    ("65862057090", "hf", 15.0, 2), ("00078065920", "hf", 640.0, 2),
+    ("00591007101", "hf", 6.0, 1), ("00093567001", "hf", 32.0, 1),
+    ("00310621030", "hf", 590.0, 1), ("00597015230", "hf", 610.0, 1),
+    ("00378615001", "hf", 20.0, 1), ("23155012601", "hf", 18.0, 3),
+    ("29300012410", "lbp", 5.0, 1), ("00093014901", "lbp", 8.0, 2),
+    ("00904585461", "lbp", 6.0, 3), ("16714094301", "lbp", 10.0, 2),
+    ("29300041510", "lbp", 6.0, 3), ("00591541201", "lbp", 9.0, 3),
+    ("55111017901", "lbp", 8.0, 3),
+    ("00228263650", "lbp", 10.0, 3), ("60505258903", "lbp", 25.0, 2),
+    ("65862024201", "lbp", 8.0, 4), ("00406035701", "lbp", 12.0, 4),
+    ("00406055262", "lbp", 15.0, 4), ("68180029607", "lbp", 12.0, 1),
+    ("00378395277", "other", 6.0, 1), ("00093505498", "other", 8.0, 1),
+    ("00093104801", "other", 5.0, 2), ("00088502933", "other", 300.0, 1),
+    ("00093317156", "other", 4.0, 1), ("00378180001", "other", 8.0, 1),
+    ("62175013643", "other", 6.0, 1), ("65862052290", "other", 8.0, 1),
+    ("00597007541", "other", 450.0, 1), ("00003089321", "other", 560.0, 2),
+    ("00093813101", "other", 7.0, 1), ("16714061201", "other", 6.0, 1),
+    ("00378505177", "other", 6.0, 0.15),
 )
-NDC_CLASS = {ndc: cls for ndc, cls, _, _, _ in DRUGS}
-HF_DRUG_CLASSES = ("loop_diuretic", "beta_blocker", "ace_inhibitor", "arb", "arni", "mra", "sglt2_inhibitor",
+NDC_CLASS = {row["ndc_code"]: row["drug_class"] for row in load_code_list("cost__ndc_drug_class").to_pylist()}
+HF_DRUG_CLASSES = ("loop_diuretic", "beta_blocker_evidence_based", "ace_inhibitor", "arb", "arni",
+                   "mineralocorticoid_receptor_antagonist", "sglt2_inhibitor",
                    "digoxin", "hydralazine_nitrate")
-LBP_DRUG_CLASSES = ("nsaid", "muscle_relaxant", "gabapentinoid", "opioid", "snri")
+LBP_DRUG_CLASSES = ("nsaid", "skeletal_muscle_relaxant", "gabapentinoid", "opioid", "snri")
 # Chronic drug class taken for a comorbidity (index into COMORBIDITY_DX -> class).
 COMORBIDITY_DRUG = {
     "E785": "statin", "E119": "biguanide", "E1122": "insulin", "I10": "ccb", "E039": "thyroid", "K219": "ppi",

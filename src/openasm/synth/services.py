@@ -185,9 +185,9 @@ def _subset(claim: dict, idx: np.ndarray) -> dict:
 
 # ---------------------------------------------------------------- Part D fills
 FILL_FIELDS = ("bene", "fill", "ndc", "days", "qty", "clin", "cost", "cy", "cohort")
-DRUG_PRICE = np.array([d[3] for d in codes.DRUGS])
-DRUG_UNITS = np.array([d[4] for d in codes.DRUGS])
-DRUGS_BY_CLASS = {cls: np.array([i for i, d in enumerate(codes.DRUGS) if d[1] == cls])
+DRUG_PRICE = np.array([d[2] for d in codes.DRUGS])
+DRUG_UNITS = np.array([d[3] for d in codes.DRUGS])
+DRUGS_BY_CLASS = {cls: np.array([i for i, d in enumerate(codes.DRUGS) if codes.NDC_CLASS[d[0]] == cls])
                   for cls in codes.NDC_CLASS.values()}
 
 
