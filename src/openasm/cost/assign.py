@@ -23,7 +23,7 @@ HCPCS_RULE_SETTINGS = {
     "carrier_or_outpatient": ("carrier", "outpatient"),
     "outpatient": ("outpatient",),
     "dme": ("dme",),
-    "ed": ("outpatient",),
+    "ed": ("carrier", "outpatient"),  # professional (carrier) and facility (outpatient) ED claims
 }
 # Revenue centers of emergency department (045x) and observation (0762) care.
 ED_OBSERVATION_REVENUE_PREFIX = "045"
