@@ -155,15 +155,10 @@ def summarize(
     spark_master: MasterOpt = None,
 ) -> None:
     """Resolve claim adjustments to final action and summarize spend by setting and specialty."""
-    from openasm.pipeline import read_manifest, run_claims_summary, write_manifest
+    from openasm.pipeline import run_claims_summary, write_manifest
 
-    try:
-        manifest = read_manifest(run_dir)
-    except FileNotFoundError as err:
-        _fail(str(err))
-    backend = manifest.get("backend", backend)
     rules = _load_rules(py, set_)
-    engine = _open_engine(backend, run_dir, spark_master)
+    engine = _open_run(run_dir, backend, spark_master)
     try:
         result = run_claims_summary(engine, rules, run_dir)
         write_manifest(run_dir, engine=engine, ingest=None, rules=rules)
@@ -171,6 +166,73 @@ def summarize(
         engine.close()
     for name, path in result.tables.items():
         console.print(f"wrote {name}: {path}")
+
+
+def _open_run(run_dir: Path, backend: str, spark_master: str | None):
+    """Reopen a run folder with the backend that ingested it."""
+    from openasm.pipeline import read_manifest
+
+    try:
+        manifest = read_manifest(run_dir)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    return _open_engine(manifest.get("backend", backend), run_dir, spark_master)
+
+
+def _run_stage(run_dir: Path, py: int, set_: list[str] | None, backend: str, spark_master: str | None,
+               title: str, work) -> None:
+    from openasm.pipeline import write_manifest
+
+    rules = _load_rules(py, set_)
+    engine = _open_run(run_dir, backend, spark_master)
+    try:
+        with _progress() as progress:
+            task = progress.add_task(title, total=None)
+            result = work(engine, rules, lambda text: progress.update(task, description=f"{title}: {text}"))
+        write_manifest(run_dir, engine=engine, ingest=None, rules=rules)
+    except (ValueError, RuntimeError) as err:
+        _fail(str(err))
+    finally:
+        engine.close()
+    table = Table(title=f"{title} (performance year {py})")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("file")
+    for name, count in result.row_counts.items():
+        table.add_row(name, f"{count:,}", str(result.outputs[name]))
+    console.print(table)
+
+
+@app.command()
+def episodes(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder written by `openasm ingest`")],
+    py: PyOpt = 2027,
+    set_: SetOpt = None,
+    ndc_class_map: Annotated[Optional[Path], typer.Option(
+        "--ndc-class-map", help="CSV with ndc_code, drug_class (default: the shipped list)")] = None,
+    backend: BackendOpt = "duckdb",
+    spark_master: MasterOpt = None,
+) -> None:
+    """Group COST_HF_1 / COST_LBP_1 episodes, apply exclusions, assign cost and attribute clinicians."""
+    from openasm.pipeline_cost import run_episodes
+
+    _run_stage(run_dir, py, set_, backend, spark_master, "episodes",
+               lambda engine, rules, step: run_episodes(engine, rules, run_dir, ndc_class_map, step))
+
+
+@app.command()
+def cost(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder after `openasm episodes`")],
+    py: PyOpt = 2027,
+    set_: SetOpt = None,
+    backend: BackendOpt = "duckdb",
+    spark_master: MasterOpt = None,
+) -> None:
+    """Risk-adjust episodes and score the cost measures per TIN and TIN-NPI, with achievement points."""
+    from openasm.pipeline_cost import run_cost
+
+    _run_stage(run_dir, py, set_, backend, spark_master, "cost",
+               lambda engine, rules, step: run_cost(engine, rules, run_dir, step))
 
 
 @app.command()
@@ -239,7 +301,7 @@ def demo(
     py: PyOpt = 2027,
     backend: BackendOpt = "duckdb",
 ) -> None:
-    """Synthetic world → ingest → validation summary → claims summary → HTML report, in one folder."""
+    """Synthetic world → ingest → validation → claims summary → episodes → cost scores → HTML report."""
     started = time.perf_counter()
     if out.exists():
         shutil.rmtree(out)
@@ -248,6 +310,8 @@ def demo(
     synth(out=world, benes=benes, seed=seed, years=f"{py - 2}-{py}", chunk_benes=25_000)
     ingest(input_dir=world, out=run, backend=backend, spark_master=None)
     summarize(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
+    episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, backend=backend, spark_master=None)
+    cost(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
     report(run_dir=run, out=out, py=py, set_=None)
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")
 

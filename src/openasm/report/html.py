@@ -165,12 +165,112 @@ def section_rules(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) 
         [False, False, False, True, False, False])
 
 
+def _quantiles(values: list[float], qs=(0.1, 0.25, 0.5, 0.75, 0.9)) -> list[float]:
+    ordered = sorted(v for v in values if v is not None)
+    if not ordered:
+        return [float("nan")] * len(qs)
+    out = []
+    for q in qs:  # linear interpolation between order statistics
+        pos = q * (len(ordered) - 1)
+        low = int(pos)
+        high = min(low + 1, len(ordered) - 1)
+        out.append(ordered[low] + (ordered[high] - ordered[low]) * (pos - low))
+    return out
+
+
+def section_episodes(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:
+    rows = _read_output(run_dir, "episode_detail")
+    if rows is None:
+        return None
+    measures = sorted({r["measure_id"] for r in rows})
+    body, reasons = [], {}
+    for measure in measures:
+        mine = [r for r in rows if r["measure_id"] == measure]
+        scored = [r for r in mine if r["exclusion_reason"] is None]
+        attributed = sum(1 for r in scored if r["attributed_npi_count"] > 0)
+        body.append([_esc(measure), _count(len(mine)), _count(len(scored)), _count(len(mine) - len(scored)),
+                     _count(attributed), f"{sum(r['episode_days'] for r in scored) / max(1, len(scored)):.0f}"])
+        for r in mine:
+            if r["exclusion_reason"] is not None:
+                reasons[(measure, r["exclusion_reason"])] = reasons.get((measure, r["exclusion_reason"]), 0) + 1
+    reason_rows = [[_esc(m), _esc(reason), _count(n)] for (m, reason), n in sorted(reasons.items())]
+    return (f"<h2 id='episodes'>Episodes (performance year {rules.performance_year})</h2>"
+            "<p>Episodes end in the performance year; excluded episodes keep their first reason "
+            "(<code>outputs/episode_exclusion.csv</code> lists every reason).</p>"
+            + _table(["measure", "episodes", "scored", "excluded", "scored with an attributed NPI", "mean days"],
+                     body, [False, True, True, True, True, True])
+            + "<h3>Exclusion reasons (first reason per episode)</h3>"
+            + _table(["measure", "reason", "episodes"], reason_rows, [False, False, True]))
+
+
+def section_cost_distribution(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:
+    rows = _read_output(run_dir, "episode_detail")
+    drivers = _read_output(run_dir, "cost_drivers")
+    if rows is None:
+        return None
+    body = []
+    for measure in sorted({r["measure_id"] for r in rows}):
+        costs = [r["observed_cost"] for r in rows if r["measure_id"] == measure and r["exclusion_reason"] is None]
+        mean = sum(costs) / len(costs) if costs else float("nan")
+        unstd = sum(r["unstandardized_amount"] for r in rows if r["measure_id"] == measure)
+        raw = sum(r["observed_raw_amount"] for r in rows if r["measure_id"] == measure) or 1.0
+        body.append([_esc(measure), _count(len(costs)), _money(mean)] + [_money(q) for q in _quantiles(costs)]
+                    + [f"{unstd / raw:.1%}"])
+    html_out = ("<h2 id='cost'>Episode cost</h2><p>Scaled observed cost (standardized, annualized to 365 days) "
+                "of scored episodes. The last column is the share of assigned dollars that rest on the allowed "
+                "amount because the input had no standardized amount.</p>"
+                + _table(["measure", "episodes", "mean", "p10", "p25", "median", "p75", "p90", "unstandardized"],
+                         body, [False] + [True] * 8))
+    if drivers:
+        driver_rows = [[_esc(r["measure_id"]), _esc(r["service_category"]), _count(r["episode_count"]),
+                        _money(r["std_cost_amount"]), f"{r['cost_share']:.1%}", _bar(r["cost_share"])]
+                       for r in sorted(drivers, key=lambda r: (r["measure_id"], -r["std_cost_amount"]))]
+        html_out += "<h3>Top cost drivers (service categories)</h3>" + _table(
+            ["measure", "category", "episodes", "cost", "share", ""], driver_rows,
+            [False, False, True, True, True, False])
+    return html_out
+
+
+def section_measure_scores(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:
+    rows = _read_output(run_dir, "measure_score")
+    if rows is None:
+        return None
+    body = []
+    for measure in sorted({r["measure_id"] for r in rows}):
+        for level in ("tin", "tin_npi"):
+            mine = [r for r in rows if r["measure_id"] == measure and r["entity_level"] == level]
+            scored = [r for r in mine if r["meets_case_minimum"]]
+            scores = [r["score_amount"] for r in scored]
+            points = [r["achievement_points"] for r in scored if r["achievement_points"] is not None]
+            mean = sum(scores) / len(scores) if scores else float("nan")
+            sd = (sum((x - mean) ** 2 for x in scores) / (len(scores) - 1)) ** 0.5 if len(scores) > 1 else float("nan")
+            body.append([_esc(measure), _esc(level), _count(len(mine)), _count(len(scored)), _money(mean),
+                         f"{sd / mean:.2f}" if scores else "", f"{sum(points) / len(points):.2f}" if points else ""])
+    top = sorted((r for r in rows if r["meets_case_minimum"] and r["entity_level"] == "tin_npi"),
+                 key=lambda r: -(r["mean_oe_ratio"] or 0))[:10]
+    top_rows = [[_esc(r["measure_id"]), _esc(r["billing_tin"]), _esc(r["rendering_npi"]), _count(r["n_episodes"]),
+                 _money(r["score_amount"]), f"{r['mean_oe_ratio']:.2f}",
+                 "" if r["achievement_points"] is None else f"{r['achievement_points']:.2f}"] for r in top]
+    minimum = rules.value("cost.case_minimum")
+    return (f"<h2 id='scores'>Cost measure scores</h2><p>Score = mean observed/expected ratio × national mean "
+            f"observed cost; entities with fewer than {minimum} episodes are not scored. Points 1–10 (lower cost, "
+            f"more points) from the {_esc(rules.value('cost.benchmark_source'))} benchmark.</p>"
+            + _table(["measure", "level", "entities", f"≥ {minimum} episodes", "mean score", "SD / mean",
+                      "mean points"], body, [False, False, True, True, True, True, True])
+            + "<h3>Clinicians with the highest observed/expected cost (TIN-NPI)</h3>"
+            + _table(["measure", "TIN", "NPI", "episodes", "score", "O/E", "points"], top_rows,
+                     [False, False, False, True, True, True, True]))
+
+
 SECTIONS: list[Callable[[Path, dict[str, Any], RulesForYear], str | None]] = [
     section_row_counts,
     section_quarantine,
     section_claim_versions,
     section_spend_by_setting,
     section_spend_by_specialty,
+    section_episodes,
+    section_cost_distribution,
+    section_measure_scores,
     section_rules,
 ]
 
@@ -188,7 +288,8 @@ def write_report(run_dir: Path, out_dir: Path, rules: RulesForYear) -> Path:
         f"{_esc(manifest.get('backend', '?'))} · input {_esc(ingest.get('input_dir', '?'))} · "
         f"performance year {rules.performance_year} · written {stamp}</p>"
         "<nav><a href='#rows'>rows</a><a href='#quarantine'>quarantine</a><a href='#versions'>claim versions</a>"
-        "<a href='#setting'>spend by setting</a><a href='#specialty'>by specialty</a><a href='#rules'>rules</a></nav>"
+        "<a href='#setting'>spend by setting</a><a href='#specialty'>by specialty</a><a href='#episodes'>episodes</a>"
+        "<a href='#cost'>episode cost</a><a href='#scores'>cost scores</a><a href='#rules'>rules</a></nav>"
     )
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>openasm run summary</title>"
             f"<style>{CSS}</style></head><body>{header}{''.join(fragments)}</body></html>")
