@@ -57,8 +57,9 @@ def sort_table(table: pa.Table) -> pa.Table:
     return table.sort_by(keys)
 
 
-def assert_tables_equal(left: pa.Table, right: pa.Table, float_tol: float = 1e-9) -> None:
-    """Same columns, same rows in any order; floats within a relative tolerance."""
+def assert_tables_equal(left: pa.Table, right: pa.Table, float_tol: float = 1e-9, abs_tol: float = 0.0) -> None:
+    """Same columns, same rows in any order; floats within a relative tolerance (or `abs_tol`, e.g. a cent,
+    for values computed from sums whose order differs between backends)."""
     assert left.column_names == right.column_names
     assert left.num_rows == right.num_rows
     a, b = sort_table(left).to_pylist(), sort_table(right).to_pylist()
@@ -66,6 +67,6 @@ def assert_tables_equal(left: pa.Table, right: pa.Table, float_tol: float = 1e-9
         for key in row_a:
             va, vb = row_a[key], row_b[key]
             if isinstance(va, float) and isinstance(vb, float):
-                assert abs(va - vb) <= float_tol * max(1.0, abs(va), abs(vb)), (key, va, vb)
+                assert abs(va - vb) <= max(abs_tol, float_tol * max(1.0, abs(va), abs(vb))), (key, va, vb)
             else:
                 assert va == vb, (key, va, vb, row_a)

@@ -182,7 +182,10 @@ SYNTH_NAMES = {
     "calibration_tolerances",
 }
 # Parameters that are data the specs give outside their parameter tables.
-EXTRA_PARAMS = {"cost.national_average_cost_per_episode", "cost.measures", "cost.post_acute_window_days"}
+EXTRA_PARAMS = {
+    "cost.national_average_cost_per_episode", "cost.measures", "cost.post_acute_window_days",
+    "cost.exp_floor_min_share_of_mean",
+}
 
 BREAKDOWN_KEYS = {"cohort": {"hf", "lbp"}, "measure": {"COST_HF_1", "COST_LBP_1"}}
 CODE_LISTS = {

@@ -338,10 +338,16 @@ def _predict(fit_all: ir.Table, risk_feature: ir.Table, coefficient: ir.Table) -
 
 
 def _floor_and_renormalize(pred: ir.Table, basis: ir.Table, rules: RulesForYear) -> ir.Table:
-    """Ê = max(raw, p`exp_floor_pct`(raw)); then × mean(y)/mean(Ê) if `renormalize_expected`. Percentile and means
-    are taken over `basis` (a filter of `pred`), national per measure."""
+    """Ê = max(raw, p`exp_floor_pct`(raw), `exp_floor_min_share_of_mean` × mean(y)); then × mean(y)/mean(Ê) if
+    `renormalize_expected`. Percentile and means are taken over `basis` (a filter of `pred`), national per measure."""
     floor_q = float(rules.value("cost.exp_floor_pct")) / 100.0
-    floors = basis.group_by(_f_measure=basis.measure_id).agg(_floor=basis._raw.quantile(floor_q))
+    min_share = float(rules.value("cost.exp_floor_min_share_of_mean"))
+    floors = basis.group_by(_f_measure=basis.measure_id).agg(
+        _pct_floor=basis._raw.quantile(floor_q), _mean_y=basis.winsorized_cost.mean()
+    )
+    # A least-squares prediction can be negative in a small or unusual population; E must stay positive.
+    floors = floors.mutate(_floor=ibis.greatest(floors._pct_floor, floors._mean_y * min_share)).drop(
+        "_pct_floor", "_mean_y")
     pred = pred.join(floors, pred.measure_id == floors._f_measure).drop("_f_measure")
     pred = pred.mutate(_floored=ibis.greatest(pred._raw, pred._floor))
     if not rules.value("cost.renormalize_expected"):
