@@ -24,6 +24,9 @@ BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="duckdb (defaul
 MasterOpt = Annotated[Optional[str], typer.Option("--spark-master", help="Spark master URL (default local[2])")]
 PyOpt = Annotated[int, typer.Option("--py", help="Performance year")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a rule: name=value (repeatable)")]
+CodeListsOpt = Annotated[Optional[Path], typer.Option(
+    "--code-lists", help="Folder of replacement code lists (<list>.csv with the shipped columns), e.g. the CMS "
+    "measure codes workbook exported to CSV")]
 
 
 def _fail(message: str) -> None:
@@ -36,11 +39,12 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console, transient=False)
 
 
-def _load_rules(py: int, overrides: list[str] | None):
+def _load_rules(py: int, overrides: list[str] | None, code_lists: Path | None = None):
     from openasm.rules import RulesError, load_rules, parse_override
 
     try:
-        return load_rules(py, [parse_override(text) for text in overrides or []])
+        rules = load_rules(py, [parse_override(text) for text in overrides or []])
+        return rules.with_code_lists(code_lists) if code_lists is not None else rules
     except RulesError as err:
         _fail(str(err))
 
@@ -180,10 +184,10 @@ def _open_run(run_dir: Path, backend: str, spark_master: str | None):
 
 
 def _run_stage(run_dir: Path, py: int, set_: list[str] | None, backend: str, spark_master: str | None,
-               title: str, work) -> None:
+               title: str, work, code_lists: Path | None = None) -> None:
     from openasm.pipeline import write_manifest
 
-    rules = _load_rules(py, set_)
+    rules = _load_rules(py, set_, code_lists)
     engine = _open_run(run_dir, backend, spark_master)
     try:
         with _progress() as progress:
@@ -210,6 +214,7 @@ def episodes(
     set_: SetOpt = None,
     ndc_class_map: Annotated[Optional[Path], typer.Option(
         "--ndc-class-map", help="CSV with ndc_code, drug_class (default: the shipped list)")] = None,
+    code_lists: CodeListsOpt = None,
     backend: BackendOpt = "duckdb",
     spark_master: MasterOpt = None,
 ) -> None:
@@ -217,7 +222,7 @@ def episodes(
     from openasm.pipeline_cost import run_episodes
 
     _run_stage(run_dir, py, set_, backend, spark_master, "episodes",
-               lambda engine, rules, step: run_episodes(engine, rules, run_dir, ndc_class_map, step))
+               lambda engine, rules, step: run_episodes(engine, rules, run_dir, ndc_class_map, step), code_lists)
 
 
 @app.command()
@@ -225,6 +230,7 @@ def cost(
     run_dir: Annotated[Path, typer.Argument(help="Run folder after `openasm episodes`")],
     py: PyOpt = 2027,
     set_: SetOpt = None,
+    code_lists: CodeListsOpt = None,
     backend: BackendOpt = "duckdb",
     spark_master: MasterOpt = None,
 ) -> None:
@@ -232,7 +238,7 @@ def cost(
     from openasm.pipeline_cost import run_cost
 
     _run_stage(run_dir, py, set_, backend, spark_master, "cost",
-               lambda engine, rules, step: run_cost(engine, rules, run_dir, step))
+               lambda engine, rules, step: run_cost(engine, rules, run_dir, step), code_lists)
 
 
 @app.command()
@@ -310,8 +316,9 @@ def demo(
     synth(out=world, benes=benes, seed=seed, years=f"{py - 2}-{py}", chunk_benes=25_000)
     ingest(input_dir=world, out=run, backend=backend, spark_master=None)
     summarize(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
-    episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, backend=backend, spark_master=None)
-    cost(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
+    episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, code_lists=None, backend=backend,
+             spark_master=None)
+    cost(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None)
     report(run_dir=run, out=out, py=py, set_=None)
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")
 

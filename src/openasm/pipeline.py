@@ -220,7 +220,12 @@ def write_manifest(
         }
     if rules is not None:
         existing["performance_year"] = rules.performance_year
-        existing["rules_used"] = rules.manifest_rows(only_used=True)
+        # Each stage adds what it read; a value read again by a later stage replaces the earlier row.
+        for key, rows in (("rules_used", rules.manifest_rows(only_used=True)),
+                          ("code_lists_used", rules.code_list_rows())):
+            merged = {row["name"]: row for row in existing.get(key, [])}
+            merged.update({row["name"]: row for row in rows})
+            existing[key] = [merged[name] for name in sorted(merged)]
     if extra:
         existing.update(extra)
     path.write_text(json.dumps(existing, indent=2, default=str))

@@ -286,7 +286,9 @@ class RulesForYear:
     performance_year: int
     values: Mapping[str, ResolvedValue]
     rules_dir: Path
+    code_list_dir: Path | None = None
     _used: set[str] = field(default_factory=set, compare=False, repr=False)
+    _used_code_lists: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def payment_year(self) -> int:
@@ -337,7 +339,39 @@ class RulesForYear:
             if not isinstance(list_name, str):
                 raise RulesError(f"parameter {name} is a literal code set, not the name of a code list")
             name = list_name
+        self._used_code_lists.add(name)
+        user_file = self.code_list_dir / f"{name}.csv" if self.code_list_dir is not None else None
+        if user_file is not None and user_file.is_file():
+            return read_user_code_list(user_file, load_code_list(name, self.rules_dir).column_names)
         return load_code_list(name, self.rules_dir)
+
+    def with_code_lists(self, folder: Path) -> "RulesForYear":
+        """A view whose code lists come from `folder` where it holds `<list>.csv` (e.g. the CMS measure codes
+        workbook exported sheet by sheet into the shipped columns); other lists stay as shipped. Every CSV in
+        the folder must be a known list with the shipped columns."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise RulesError(f"code list folder {folder} does not exist")
+        known = set(list_code_lists(self.rules_dir))
+        for path in sorted(folder.glob("*.csv")):
+            if path.stem not in known:
+                raise RulesError(f"{path}: not a code list openasm knows; expected one of {', '.join(sorted(known))}")
+            read_user_code_list(path, load_code_list(path.stem, self.rules_dir).column_names)
+        return RulesForYear(self.performance_year, self.values, self.rules_dir, folder)
+
+    def code_list_rows(self) -> list[dict[str, Any]]:
+        """Manifest rows for the code lists read: where each came from (shipped version, or the user file)."""
+        rows = []
+        for name in sorted(self._used_code_lists):
+            user_file = self.code_list_dir / f"{name}.csv" if self.code_list_dir is not None else None
+            if user_file is not None and user_file.is_file():
+                rows.append({"name": f"codes:{name}", "value": str(user_file), "evidence": "override",
+                             "citation": "user-supplied code list"})
+            else:
+                source = load_code_list_source(self.rules_dir / "codes" / f"{name}.source.yaml")
+                rows.append({"name": f"codes:{name}", "value": source.version, "evidence": source.evidence,
+                             "citation": "; ".join(ref.label() for ref in source.reference)})
+        return rows
 
     def with_overrides(self, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> "RulesForYear":
         """A new view with scenario values substituted (OpenFisca-style reform, never a code fork)."""
@@ -356,7 +390,7 @@ class RulesForYear:
             if params[name].unit == "codes":
                 _check_override_code_lists(name, value, self.rules_dir)
             values[name] = replace(current, value=value, overridden=True)
-        return RulesForYear(self.performance_year, values, self.rules_dir)
+        return RulesForYear(self.performance_year, values, self.rules_dir, self.code_list_dir)
 
 
 def load_rules(
@@ -413,3 +447,26 @@ def list_code_lists(rules_dir: Path | None = None) -> list[str]:
     """Names of every shipped code list."""
     base = (rules_dir or _package_rules_dir()) / "codes"
     return sorted(p.stem for p in base.glob("*.csv"))
+
+
+def read_user_code_list(path: Path, columns: list[str]) -> pa.Table:
+    """A user code list CSV (all text) that must carry exactly the shipped list's columns, in any order."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise RulesError(f"{path}: unreadable: {err}") from err
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in columns if c not in header]
+    extra = [c for c in header if c not in columns]
+    if missing or extra:
+        raise RulesError(f"{path}: columns must be {', '.join(columns)}"
+                         + (f"; missing {', '.join(missing)}" if missing else "")
+                         + (f"; unexpected {', '.join(extra)}" if extra else ""))
+    rows = list(reader)
+    if not rows:
+        raise RulesError(f"{path}: no rows")
+    for number, row in enumerate(rows, start=2):
+        if None in row or any(row[c] is None for c in columns):
+            raise RulesError(f"{path} line {number}: wrong number of fields")
+    return pa.table({c: pa.array([row[c].strip() for row in rows], type=pa.string()) for c in columns})
