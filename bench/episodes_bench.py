@@ -9,20 +9,16 @@ HCC flags/s for 1M beneficiaries next to hccinfhir's per-member API: bench/hcc_b
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import peak_rss_mb, synthesize_world
 
 from openasm.engine import connect
 from openasm.pipeline import run_ingest
 from openasm.pipeline_cost import run_cost, run_episodes
 from openasm.rules import load_rules
-
-
-def peak_rss_mb() -> float:
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
 def main() -> None:
@@ -36,12 +32,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="openasm-episodes-bench-"))
     world = args.world
     if world is None:
-        from openasm.synth import generate_world
-
-        world = work / "world"
-        started = time.perf_counter()
-        generate_world(out_dir=world, benes=args.benes, seed=args.seed, first_year=2025, last_year=2027)
-        print(f"synth: {args.benes:,} beneficiaries in {time.perf_counter() - started:.1f} s")
+        world = synthesize_world(work / "world", args.benes, args.seed)
     run = args.run or work / "run"
     engine = connect(args.backend, run)
     if not engine.has_table("claim_line"):

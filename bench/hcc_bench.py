@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchlib import peak_rss_mb
+
 from openasm.cost.hcc import (
     MODEL_NAMES,
     compute_hcc_flags,
@@ -34,10 +36,6 @@ from openasm.rules import load_rules
 
 START = dt.date(2027, 3, 1)
 UNMAPPED = ("Z0000", "R5383", "M545", "Z23", "I10", "E785", "K219", "M1990", "R0600", "Z7901")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def synthesize(benes: int, dx_per_bene: int, seed: int) -> dict[str, pa.Table]:
@@ -111,7 +109,7 @@ def main() -> None:
     engine_seconds = time.perf_counter() - started
     hcc_rows = stored.count().to_pyarrow().as_py()
     with_hcc = stored.episode_id.nunique().to_pyarrow().as_py()
-    rss_engine = peak_rss_mb()
+    rss_engine = peak_rss_mb(include_children=False)
     sample = min(args.sample, args.benes)
     head = pq.ParquetFile(work / "beneficiary.parquet").read_row_group(0).slice(0, sample)
     sample_ids = head["bene_id"].to_pylist()  # episode_id = bene_id
@@ -151,7 +149,7 @@ def main() -> None:
 
     per_s = args.benes / engine_seconds
     raf_per_s, steps_per_s = sample / raf_seconds, sample / steps_seconds
-    print(f"openasm compute_hcc_flags (DuckDB, lookback join + dx→CC + edits + hierarchy + labels, saved):")
+    print("openasm compute_hcc_flags (DuckDB, lookback join + dx→CC + edits + hierarchy + labels, saved):")
     print(f"  {args.benes:,} beneficiaries in {engine_seconds:.2f} s = {per_s:,.0f} beneficiaries/s; "
           f"{hcc_rows:,} HCC rows, {with_hcc:,} beneficiaries with ≥1 HCC; peak RSS {rss_engine:,.0f} MB")
     print(f"hccinfhir calculate_raf per member (full RAF: HCCs + interactions + coefficients), {sample:,} members:")
@@ -161,7 +159,7 @@ def main() -> None:
     print(f"  {steps_seconds:.3f} s = {steps_per_s:,.0f} members/s → {args.benes:,} extrapolated: "
           f"{args.benes / steps_per_s:,.1f} s (no claim filtering or lookback join)")
     print(f"agreement on the sample: {agree:,} of {sample:,} members have the same HCC set in both")
-    print(f"peak RSS (process): {peak_rss_mb():,.0f} MB")
+    print(f"peak RSS (process): {peak_rss_mb(include_children=False):,.0f} MB")
 
 
 if __name__ == "__main__":

@@ -7,20 +7,15 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import peak_rss_mb, synthesize_world
+
 from openasm.engine import connect
 from openasm.pipeline import run_claims_summary, run_ingest
 from openasm.rules import load_rules
-
-
-def peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
 
 
 def main() -> None:
@@ -35,12 +30,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="openasm-bench-"))
     world = args.world
     if world is None:
-        from openasm.synth import generate_world
-
-        world = work / "world"
-        started = time.perf_counter()
-        generate_world(out_dir=world, benes=args.benes, seed=args.seed, first_year=2025, last_year=2027)
-        print(f"synth: {args.benes:,} beneficiaries in {time.perf_counter() - started:.1f} s")
+        world = synthesize_world(work / "world", args.benes, args.seed)
 
     engine = connect(args.backend, work / f"run-{args.backend}")
     started = time.perf_counter()

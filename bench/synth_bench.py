@@ -9,22 +9,14 @@ Prints timings only; nothing is asserted (ARCHITECTURE.md §6: speed goes to ben
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import peak_rss_mb
+
 from openasm.synth import generate_world
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident set size of this process and its children (ru_maxrss is KiB on Linux)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    peak = max(own, children)
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _size_mib(folder: Path) -> float:
@@ -67,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"claim lines/s      {lines / elapsed:10,.0f}")
     for name, count in summary.row_counts.items():
         print(f"  {name:<17}{count:12,} rows")
-    print(f"peak RSS           {_peak_rss_mib():10,.0f} MiB")
+    print(f"peak RSS           {peak_rss_mb():10,.0f} MiB")
     print(f"output size        {_size_mib(out):10,.1f} MiB")
     if temp is not None and not args.keep:
         shutil.rmtree(temp)

@@ -13,9 +13,9 @@ from openasm.engine import BACKENDS, connect
 
 
 def _spark_available() -> bool:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
         return False
     return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
 

@@ -10,7 +10,7 @@ from openasm.cost.assign import assign_episode_costs, select_assigned_services, 
 from openasm.episodes.codes import condition_dx_codes
 from openasm.rules import load_rules
 
-from ..episodes.factory import bene, d, table, visit
+from ..episodes.factory import d, table, visit
 
 RULES = load_rules(2027)
 

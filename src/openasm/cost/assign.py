@@ -100,7 +100,6 @@ def select_assigned_services(
     """
     lines = final_lines(claim_line)
     rows = assignment_rules(rules, measure_id)
-    line_date = lines.line_from_date.fill_null(lines.claim_from_date)
     parts: list[ir.Table] = []
 
     hcpcs_rules = [r for r in rows if r["code_type"] == "hcpcs"]

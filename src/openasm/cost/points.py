@@ -38,7 +38,7 @@ def points_expression(score: ir.NumericValue, knots: Sequence[tuple[ir.NumericVa
     A zero-width band (two equal knots) is never the matching branch; `nullif` only keeps the division defined.
     Null when the score or any knot is null.
     """
-    (first_x, first_p), (last_x, last_p) = knots[0], knots[-1]
+    (first_x, first_p), (_, last_p) = knots[0], knots[-1]
     branches = [(score <= first_x, ibis.literal(first_p, "float64"))]
     for (x0, p0), (x1, p1) in itertools.pairwise(knots):
         branches.append((score <= x1, p0 + (p1 - p0) * (score - x0) / (x1 - x0).nullif(0)))
