@@ -96,10 +96,7 @@ def _clinical_exclusions(episode: ir.Table, claim_line: ir.Table, claim_diagnosi
     codes = rules.code_list("cost.clinical_exclusions")
     lookback = int(rules.value("cost.enrollment_lookback_days"))
     lines = final_lines(claim_line)
-    claim_dates = lines.group_by("claim_id").agg(_claim_date=lines.claim_from_date.min(), _bene=lines.bene_id.max())
-    dx = claim_diagnosis.join(claim_dates, "claim_id").mutate(
-        _code=claim_diagnosis.icd10_code.replace(".", "").upper()
-    )
+    dx = _diagnosis_code_hits(episode, lines, claim_diagnosis, [r for r in codes.to_pylist() if r["code_type"] == "icd10"])
     flagged: list[ir.Table] = []
     spine_on = bool(rules.value("cost.exclude_spine_surgery"))
     for measure_id in sorted(set(codes["measure"].to_pylist())):
@@ -115,7 +112,9 @@ def _clinical_exclusions(episode: ir.Table, claim_line: ir.Table, claim_diagnosi
             scoped = measure_episodes.select("episode_id", _ep_bene=measure_episodes.bene_id, _from=start,
                                              _to=measure_episodes.episode_end_date,
                                              _trigger=measure_episodes.taw_start_date)
-            hits = _code_hits(scoped, [r for r in group if r["code_type"] != "treatment_hcpcs"], dx, lines, enrollment)
+            reason_dx = dx.filter((dx._measure == measure_id) & (dx._exclusion == reason))
+            hits = _code_hits(scoped, [r for r in group if r["code_type"] != "treatment_hcpcs"], reason_dx, lines,
+                              enrollment)
             treatment = [r["code"] for r in group if r["code_type"] == "treatment_hcpcs"]
             if treatment:
                 # Qualifier: the diagnosis counts only with a treatment service in the lookback before the start.
@@ -139,19 +138,33 @@ def _treated_episodes(scoped: ir.Table, lines: ir.Table, prefixes: list[str], lo
     return joined.select("episode_id").distinct()
 
 
+def _diagnosis_code_hits(episode: ir.Table, lines: ir.Table, claim_diagnosis: ir.Table, icd_rows: list[dict]) -> ir.Table:
+    """Claim diagnoses of beneficiaries with episodes that match an exclusion code, tagged with the measure and
+    exclusion: one equi-join per prefix length (a handful) instead of a pattern test per code and row.
+    Columns: _bene, _claim_date, _measure, _exclusion."""
+    claims = lines.group_by("claim_id").agg(_claim_date=lines.claim_from_date.min(), _bene=lines.bene_id.max())
+    # The code is normalized before the join: Ibis 12 refuses a later join on a column computed over a join.
+    dx = claim_diagnosis.mutate(_code=claim_diagnosis.icd10_code.replace(".", "").upper())
+    dx = dx.semi_join(episode.select("bene_id").distinct(), "bene_id")
+    dx = dx.join(claims, "claim_id").select("_bene", "_claim_date", "_code")
+    code_table = ibis.memtable({
+        "_list_code": [r["code"] for r in icd_rows], "_match": [r["match"] for r in icd_rows],
+        "_measure": [r["measure"] for r in icd_rows], "_exclusion": [r["exclusion"] for r in icd_rows],
+        "_length": [len(r["code"]) for r in icd_rows],
+    })
+    exact = code_table.filter(code_table._match == "exact")
+    parts = [dx.join(exact, dx._code == exact._list_code)]
+    for length in sorted({len(r["code"]) for r in icd_rows if r["match"] == "prefix"}):
+        prefix_codes = code_table.filter((code_table._match == "prefix") & (code_table._length == length))
+        parts.append(dx.join(prefix_codes, dx._code.substr(0, length) == prefix_codes._list_code))
+    return ibis.union(*[p.select("_bene", "_claim_date", "_measure", "_exclusion") for p in parts], distinct=True)
+
+
 def _code_hits(scoped: ir.Table, group: list[dict], dx: ir.Table, lines: ir.Table, enrollment: ir.Table) -> list[ir.Table]:
     hits = []
-    icd = [r for r in group if r["code_type"] == "icd10"]
-    if icd:
-        test = ibis.literal(False)
-        exact = [r["code"] for r in icd if r["match"] == "exact"]
-        if exact:
-            test = test | dx._code.isin(exact)
-        for r in (r for r in icd if r["match"] == "prefix"):
-            test = test | dx._code.startswith(r["code"])
-        matched = dx.filter(test)
-        joined = scoped.join(matched, (scoped._ep_bene == matched._bene) & (matched._claim_date >= scoped._from)
-                             & (matched._claim_date <= scoped._to))
+    if any(r["code_type"] == "icd10" for r in group):
+        joined = scoped.join(dx, (scoped._ep_bene == dx._bene) & (dx._claim_date >= scoped._from)
+                             & (dx._claim_date <= scoped._to))
         hits.append(joined.select("episode_id").distinct())
     procedure = lines.mutate(_date=lines.line_from_date.fill_null(lines.admission_date).fill_null(lines.claim_from_date))
     for code_type, column in (("hcpcs", "hcpcs_code"), ("drg", "drg_code")):
