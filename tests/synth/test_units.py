@@ -64,3 +64,75 @@ def test_parameters_come_from_rules_and_overrides_apply():
     assert params.year_scale["hf"][2026] == 20000.0 / 20000.0
     used = {row["name"] for row in params.manifest_rows}
     assert {"synth.mixture", "synth.clinician_sigma", "synth.prevalence", "synth.messiness"} <= used
+
+
+def test_assignment_settings_follow_the_cost_stage():
+    from openasm.cost.assign import HCPCS_RULE_SETTINGS
+    from openasm.synth.assigned import HCPCS_RULE_SETTINGS as SYNTH_SETTINGS
+
+    assert SYNTH_SETTINGS == HCPCS_RULE_SETTINGS
+
+
+def test_assigned_lines_follow_the_measure_rules():
+    from openasm.synth import codes
+    from openasm.synth.assigned import assigned_fills, assigned_lines
+    from openasm.synth.batch import LineSpec, make_batch
+    from openasm.synth.services import CT
+
+    params = load_synth_params(2025, 2027, load_rules(2027))
+    rng = np.random.default_rng(0)
+    hf_dx = np.array([[codes.DX.idx("I5022")]])
+    lbp_dx = np.array([[codes.DX.idx("M5450")]])
+    office = make_batch(rng, 1, hf_dx, [LineSpec(hcpcs=(c,)) for c in ("99214", "93306", "93000", "99223", "36415")],
+                        bene=0, ctype=CT["carrier"], cfrom=100, clin=0)
+    assert assigned_lines(office, params.assignment["hf"]).tolist() == [True, True, False, False, False]
+    assert not assigned_lines(office, params.assignment["lbp"]).any()  # no LBP diagnosis
+    ed = make_batch(rng, 1, hf_dx, [LineSpec(rev="0450", hcpcs=("99284",), price=(400.0, 400.0), dx=False),
+                                    LineSpec(rev="0300", hcpcs=("80053",), price=(20.0, 20.0), dx=False)],
+                    bene=0, ctype=CT["outpatient"], cfrom=100, fac=0)
+    assert assigned_lines(ed, params.assignment["hf"]).tolist() == [True, False]
+    stay = make_batch(rng, 1, hf_dx, [LineSpec(rev="0120", price=(9000.0, 9000.0), dx=False)], bene=0,
+                      ctype=CT["inpatient"], cfrom=100, cthru=104, drg=codes.DRG.idx("291"))
+    assert assigned_lines(stay, params.assignment["hf"]).all()
+    therapy = make_batch(rng, 1, lbp_dx, [LineSpec(hcpcs=("97110",)), LineSpec(hcpcs=("72148",)),
+                                          LineSpec(hcpcs=("85025",))], bene=0, ctype=CT["carrier"], cfrom=5, clin=0)
+    assert assigned_lines(therapy, params.assignment["lbp"]).tolist() == [True, True, False]
+    kinds = {codes.NDC_CLASS[d[0]]: i for i, d in enumerate(codes.DRUGS)}
+    ndc = np.array([kinds["loop_diuretic"], kinds["nsaid"], kinds["statin"]])
+    assert assigned_fills(ndc, params.assignment["hf"]).tolist() == [True, False, False]
+    assert assigned_fills(ndc, params.assignment["lbp"]).tolist() == [False, True, False]
+
+
+def test_care_year_cost_sits_on_assigned_services():
+    """Assigned HF services of a care year sum to its drawn cost (in service-year dollars); others keep list prices."""
+    from openasm.synth import chunk as chunk_mod
+    from openasm.synth.assigned import assigned_fills, assigned_lines
+    from openasm.synth.batch import Batch
+    from openasm.synth.careyears import build_care_years
+    from openasm.synth.population import Calendar, build_population
+    from openasm.synth.practices import build_world
+    from openasm.synth.services import Ctx, concat_fills
+
+    params = load_synth_params(2025, 2027, load_rules(2027))
+    cal = Calendar.build(2025, 2027)
+    world = build_world(3000, 4, params)
+    rng = np.random.default_rng(4)
+    pop = build_population(0, 3000, cal, params, world, rng)
+    ctx = Ctx(rng, pop, world, params, cal, world.fac_offset)
+    cys = build_care_years(ctx)
+    batches, fills = chunk_mod.hf_care(ctx, cys["hf"])
+    batch, fill = Batch.concat(batches), concat_fills(fills)
+    list_price = batch.lines["cost"].copy()
+    chunk_mod._rescale(batch, fill, cys, params, cal, world)
+    rule = params.assignment["hf"]
+    on = assigned_lines(batch, rule)
+    f_on = assigned_fills(fill["ndc"], rule)
+    scale = np.array([params.year_scale["hf"][y] for y in range(2025, 2028)])
+    line_cy = batch.claims["cy"][batch.lines["claim"]]
+    price_year = batch.lines["cost"] / scale[cal.year_of(batch.lines["lfrom"])]
+    total = (np.bincount(line_cy[on], weights=price_year[on], minlength=cys["hf"].n)
+             + np.bincount(fill["cy"][f_on], weights=(fill["cost"] / scale[cal.year_of(fill["fill"])])[f_on],
+                           minlength=cys["hf"].n))
+    assert cys["hf"].n > 100
+    assert np.allclose(total, cys["hf"].cost, rtol=1e-9)
+    assert (~on).any() and np.array_equal(batch.lines["cost"][~on], list_price[~on])

@@ -3,9 +3,11 @@
 A care year is 365 days of a condition relationship, starting at the relationship's anchor (HF) or at the
 onset of an LBP care chain, then every 365 days. Each care year draws a mixture component and an annual
 cost (ebcm §11.2: two-component lognormal, capped at the mixture's p99, times the managing clinician's
-practice-style effect); the services drawn for it are later rescaled so that their standardized amounts sum
-to that cost. Care years are aligned with how episodes are cut (365 days from the trigger), so the cost of a
-care year is what an episode opened by its first visit observes.
+practice-style effect, times `episode_basis_factor`); the assigned services drawn for it are later rescaled
+so that their standardized amounts sum to that cost. Care years are aligned with how episodes are cut (365
+days from the trigger), so an episode opened by the care year's first visit observes its cost; the scored
+episodes of a year also include short TAW tails and TINs joining mid-year, which observe less, and
+`episode_basis_factor` sizes care years so that the mean over scored episodes is the target.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _costs(ctx: Ctx, cohort: str, manager: np.ndarray, n: int) -> tuple[np.ndarr
     sigma = np.asarray(mix["sigma"])[comp]
     draw = np.minimum(median * np.exp(sigma * rng.standard_normal(n)), ctx.params.cap[cohort])
     effect = ctx.world.person_effect[cohort][ctx.world.row_person[manager]]
-    cost = draw * effect
+    cost = draw * effect * ctx.params.episode_basis[cohort]
     exponent = ctx.params.service[cohort]["intensity_exponent"]
     intensity = np.clip((draw / median) ** exponent, 0.6, 1.8)
     return comp, cost, intensity

@@ -1,10 +1,10 @@
 """One chunk of beneficiaries end to end: population, care, cost rescaling, eligibility, claim versions.
 
 Order of operations (all vectorized): draw the population and its care years; generate every service;
-rescale each care year's condition services (Parts A, B and D) so their standardized amounts sum to the
-drawn annual cost, then scale to the service year's dollars; drop services outside coverage (FFS Part A for
-institutional claims, FFS Part B for carrier/DME, Part D for fills) or after death; order claims and give
-them ids; add adjustment and cancel versions.
+rescale each care year's assigned condition services (Parts A, B and D that the measure's assignment rules
+cover) so their standardized amounts sum to the drawn annual cost, then scale to the service year's dollars;
+drop services outside coverage (FFS Part A for institutional claims, FFS Part B for carrier/DME, Part D for
+fills) or after death; order claims and give them ids; add adjustment and cancel versions.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openasm.synth.assigned import COHORT_CODE, assigned_fills, assigned_lines
 from openasm.synth.batch import NA, Batch
 from openasm.synth.care_hf import hf_care
 from openasm.synth.care_lbp import lbp_care
@@ -63,7 +64,7 @@ def generate_chunk(chunk_index: int, start: int, n: int, cal: Calendar, params: 
     batch = Batch.concat(batches + b)
     fill = concat_fills(fills + f)
     del batches, fills, b, f
-    _rescale(batch, fill, cys, params, cal)
+    _rescale(batch, fill, cys, params, cal, world)
     batch = _order(batch.select(_eligible_claims(batch, pop, cal)))
     keep = _eligible_fills(fill, pop, cal)
     fill = {k: v[keep] for k, v in fill.items()}
@@ -78,21 +79,37 @@ def generate_chunk(chunk_index: int, start: int, n: int, cal: Calendar, params: 
     return ChunkData(pop, batch, versions, fill, fill_versions, cys)
 
 
-def _rescale(batch: Batch, fill: dict, cys: dict[str, CareYears], params: SynthParams, cal: Calendar) -> None:
-    """Condition services of a care year sum to its drawn cost, then go to the service year's dollars."""
+def _rescale(batch: Batch, fill: dict, cys: dict[str, CareYears], params: SynthParams, cal: Calendar,
+             world: World) -> None:
+    """A care year's assigned condition services sum to its drawn cost, then go to the service year's dollars.
+
+    Only services the measure assigns carry the drawn cost (`assigned.py`); the condition's other services
+    (hospitalist and ED physician visits, ECGs, device checks, ED ancillaries) keep their list prices.
+    Services billed by a provider-pool clinician (physical therapy, chiropractic) then carry that
+    clinician's own style effect (mean 1 over the pool's patients, so the expected cost is unchanged).
+    """
     target = np.concatenate([cys["hf"].cost, cys["lbp"].cost])
+    claim_cohort = batch.claims["cohort"][batch.lines["claim"]]
     line_cy = batch.claims["cy"][batch.lines["claim"]]
-    on = line_cy >= 0
-    f_on = fill["cy"] >= 0
+    on = np.zeros(len(line_cy), dtype=bool)
+    f_on = np.zeros(len(fill["cy"]), dtype=bool)
+    for name, code in COHORT_CODE.items():
+        rule = params.assignment[name]
+        care = np.flatnonzero((line_cy >= 0) & (claim_cohort == code))
+        on[care] = assigned_lines(batch, rule, care)
+        f_care = np.flatnonzero((fill["cy"] >= 0) & (fill["cohort"] == code))
+        f_on[f_care] = assigned_fills(fill["ndc"][f_care], rule)
     total = (np.bincount(line_cy[on], weights=batch.lines["cost"][on], minlength=len(target))
              + np.bincount(fill["cy"][f_on], weights=fill["cost"][f_on], minlength=len(target)))
     factor = target / np.maximum(total, 1e-9)
     batch.lines["cost"][on] *= factor[line_cy[on]]
     fill["cost"][f_on] *= factor[fill["cy"][f_on]]
-    cohort_names = {1: "hf", 2: "lbp"}
-    for code, name in cohort_names.items():
+    clin = batch.lines["clin"]
+    for name, code in COHORT_CODE.items():
+        styled = on & (claim_cohort == code) & (clin >= 0)
+        batch.lines["cost"][styled] *= world.provider_effect[name][clin[styled]]
         scale = np.array([params.year_scale[name][y] for y in range(cal.first_year, cal.last_year + 1)])
-        lines = on & (batch.claims["cohort"][batch.lines["claim"]] == code)
+        lines = on & (claim_cohort == code)
         batch.lines["cost"][lines] *= scale[cal.year_of(batch.lines["lfrom"][lines])]
         fl = f_on & (fill["cohort"] == code)
         fill["cost"][fl] *= scale[cal.year_of(fill["fill"][fl])]

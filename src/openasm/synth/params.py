@@ -14,10 +14,12 @@ from typing import Any
 
 from openasm.rules import RulesError, RulesForYear, load_parameter_files, load_rules
 from openasm.rules.resolve import resolve_parameter
+from openasm.synth.assigned import AssignmentRules, load_assignment_rules
 
 COHORTS = ("hf", "lbp")
 TARGET = "synth.target_mean_cost"
 FIRST_ASM_PY = 2027
+ASSIGNMENT_PARAMS = ("cost.measures", "cost.assignment_rules")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class SynthParams:
     price_year: int
     year_scale: dict[str, dict[int, float]]  # cohort -> calendar year -> target[year] / target[price year]
     clinician_sigma: dict[str, float]
+    episode_basis: dict[str, float]  # cohort -> care-year cost multiplier (scored-episode basis)
+    provider_pools: dict[str, list[str]]  # cohort -> pools whose own style scales the services they bill
     prevalence: dict[str, float]
     dynamics: dict[str, dict[str, float]]
     population: dict[str, Any]
@@ -41,6 +45,7 @@ class SynthParams:
     messiness: dict[str, Any]
     confirm_window: dict[str, int]
     confirm_min_gap: int
+    assignment: dict[str, AssignmentRules]  # cohort -> the measure's assignment rules (what a care year's cost is)
     manifest_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -95,7 +100,9 @@ def load_synth_params(first_year: int, last_year: int, rules: RulesForYear | Non
     }
     params = SynthParams(
         mixture=mixture, cap=cap, price_year=price_year, year_scale=year_scale,
-        clinician_sigma=value("synth.clinician_sigma"), prevalence=value("synth.prevalence"),
+        clinician_sigma=value("synth.clinician_sigma"), episode_basis=value("synth.episode_basis_factor"),
+        provider_pools={c: list(v) for c, v in value("synth.provider_style_pools").items()},
+        prevalence=value("synth.prevalence"),
         dynamics=value("synth.condition_dynamics"), population=value("synth.population"),
         practices=value("synth.practices"), managers=value("synth.managers"),
         service=value("synth.service_detail"), facility=value("synth.facility_prices"),
@@ -103,7 +110,9 @@ def load_synth_params(first_year: int, last_year: int, rules: RulesForYear | Non
         messiness=value("synth.messiness"),
         confirm_window=dict(value("episodes.confirm_window_days")),
         confirm_min_gap=int(value("episodes.confirm_min_gap_days")),
+        assignment=load_assignment_rules(rules),
     )
-    rows = [r for r in rules.manifest_rows() if r["name"].startswith(("synth.", "episodes."))]
+    rows = [r for r in rules.manifest_rows()
+            if r["name"].startswith(("synth.", "episodes.")) or r["name"] in ASSIGNMENT_PARAMS]
     params.manifest_rows.extend(rows)
     return params

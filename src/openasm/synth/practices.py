@@ -1,9 +1,11 @@
 """The world's supply side, built once per world: areas, practices (TINs), clinicians (NPIs), facilities.
 
 Clinician count is sized to the beneficiary count (`practices.benes_per_clinician`). Each clinician gets a
-practice-style cost effect per cohort (lognormal, mean 1) and a panel weight; condition patients are drawn
-in proportion to a gamma panel weight with a small shape, which concentrates them on fewer specialists so
-that, even in a 20k-beneficiary world, some cardiologists and spine specialists reach 20 episodes.
+practice-style cost effect per cohort (lognormal, mean 1; it scales the whole care year of the patients the
+clinician manages and, for the provider pools of `provider_style_pools`, the services the clinician bills)
+and a panel weight; condition patients are drawn in proportion to a gamma panel weight with a small shape,
+which concentrates them on fewer specialists so that, even in a 20k-beneficiary world, some cardiologists
+and spine specialists reach 20 episodes.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class World:
     row_person: np.ndarray
     row_prac: np.ndarray
     pools: dict[str, Pool] = field(default_factory=dict)
+    provider_effect: dict[str, np.ndarray] = field(default_factory=dict)  # cohort -> per row (provider pools)
     fac_area: dict[str, np.ndarray] = field(default_factory=dict)
     fac_ccn: dict[str, pa.Array] = field(default_factory=dict)
     fac_pools: dict[str, Pool] = field(default_factory=dict)
@@ -216,6 +219,28 @@ def _normalize_effects(world: World, params: SynthParams) -> None:
             np.add.at(expected, world.row_person[pool.sorted_members], share * pool.expected_share(world.area_weight))
         effect = world.person_effect[cohort]
         world.person_effect[cohort] = effect * expected.sum() / (expected * effect).sum()
+    _provider_effects(world, params)
+
+
+def _provider_effects(world: World, params: SynthParams) -> None:
+    """Per TIN-NPI row: the style effect on the condition services the row bills (1 outside provider pools).
+
+    Provider pools (physical therapists, chiropractors) never manage a condition, so their effects are
+    normalized on their own: expected patient-weighted mean exactly 1 per pool, as for managers. A pool that
+    fell back to another pool in a tiny world (no such clinicians) gets no effect.
+    """
+    n_rows = len(world.row_person)
+    for cohort in params.clinician_sigma:
+        out = np.ones(n_rows)
+        for name in params.provider_pools.get(cohort, []):
+            pool = world.pools[name]
+            if pool.empty or any(other is pool for key, other in world.pools.items() if key != name):
+                continue
+            rows = pool.sorted_members
+            effect = world.person_effect[cohort][world.row_person[rows]]
+            share = pool.expected_share(world.area_weight)
+            out[rows] = effect * share.sum() / (share * effect).sum()
+        world.provider_effect[cohort] = out
 
 
 def _build_facilities(world: World, benes: int, params: SynthParams, rng: np.random.Generator, seed: int) -> None:
