@@ -38,3 +38,8 @@ def test_wrong_columns_name_the_file_and_columns(tmp_path):
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(RulesError, match="does not exist"):
         load_rules(2027).with_code_lists(tmp_path / "nope")
+
+
+def test_two_member_overrides_of_one_parameter_both_apply():
+    rules = load_rules(2027, {"episodes.confirm_window_days.hf": 90, "episodes.confirm_window_days.lbp": 30})
+    assert rules.value("episodes.confirm_window_days") == {"hf": 90, "lbp": 30}

@@ -384,7 +384,8 @@ class RulesForYear:
                 head, tail = name.rsplit(".", 1)
                 if head in values and isinstance(values[head].value, dict):
                     name, member = head, tail
-            current = self.resolved(name)
+            self.resolved(name)  # unknown names fail here, with a hint
+            current = values[name]  # earlier overrides in this call (e.g. another cohort member) stand
             proposed = {member: new} if member is not None else new
             value = _coerce_override(name, current.value, proposed, params[name].allowed, params[name].unit)
             if params[name].unit == "codes":
