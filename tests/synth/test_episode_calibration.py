@@ -16,7 +16,7 @@ import pytest
 
 from openasm.engine import connect
 from openasm.pipeline import run_ingest
-from openasm.pipeline_cost import run_episodes
+from openasm.pipeline_cost import run_cost, run_episodes
 from openasm.rules import load_rules
 from openasm.synth import generate_world
 
@@ -26,7 +26,7 @@ TOLERANCE = 0.10
 
 
 @pytest.fixture(scope="module")
-def scored_episode_means(tmp_path_factory) -> dict[str, tuple[int, float]]:
+def scored_episode_means(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("episode_calibration")
     world = base / "world"
     generate_world(world, **EPISODE_WORLD)
@@ -39,7 +39,14 @@ def scored_episode_means(tmp_path_factory) -> dict[str, tuple[int, float]]:
         detail = engine.table("episode_detail")
         scored = detail.filter(detail.exclusion_reason.isnull())
         stats = engine.fetch(scored.group_by("measure_id").agg(n=scored.count(), mean=scored.observed_cost.mean()))
-        return {row["measure_id"]: (row["n"], row["mean"]) for row in stats.to_pylist()}
+        means = {row["measure_id"]: (row["n"], row["mean"]) for row in stats.to_pylist()}
+        run_cost(engine, rules, run)
+        score = engine.table("measure_score")
+        score = score.filter(score.meets_case_minimum & (score.entity_level == "tin_npi"))
+        spread = engine.fetch(score.group_by("measure_id").agg(
+            entities=score.count(), mean=score.score_amount.mean(), sd=score.score_amount.std()))
+        means.update({("spread", r["measure_id"]): (r["entities"], r["sd"] / r["mean"]) for r in spread.to_pylist()})
+        return means
     finally:
         engine.close()
 
@@ -52,3 +59,13 @@ def test_mean_observed_cost_per_scored_episode_is_on_target(scored_episode_means
     n, mean = scored_episode_means[measure]
     assert n >= 500, (measure, n)
     assert abs(mean / target - 1) <= TOLERANCE, (measure, n, round(mean, 2), target)
+
+
+@pytest.mark.parametrize("cohort", ["hf", "lbp"])
+def test_clinician_score_spread_is_realistic(scored_episode_means, cohort):
+    """Issue floor: SD of TIN-NPI cost scores (≥ 20 episodes) is 20-40% of their mean (MIPS PY2024/2025: 0.27-0.32)."""
+    measure = load_rules(PY).value("cost.measures")[cohort]
+    entities, ratio = scored_episode_means[("spread", measure)]
+    print(f"{measure}: {entities} TIN-NPIs scored, SD/mean {ratio:.3f}")
+    assert entities >= 8
+    assert 0.20 <= ratio <= 0.40, (measure, entities, ratio)
