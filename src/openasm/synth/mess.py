@@ -9,6 +9,7 @@ one invalid row (the repeat). Counts per kind: binomial(rows, share), at least o
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -91,6 +92,24 @@ def _with_duplicates(table: pa.Table, rng, candidates: np.ndarray, share: float,
     return table.take(pa.array(source)), k
 
 
+Defect = Callable[[str, pa.Table, int], pa.Table]
+
+
+def _defective_copies(table: pa.Table, rng, share: float, kinds: tuple[str, ...], at_least_one: bool,
+                      candidates: np.ndarray, defect: Defect) -> tuple[list[pa.Table], Counter]:
+    """Copies of distinct candidate rows, each given one defect of its kind by `defect(kind, rows, offset)`
+    (offset = how many copies came before, for fresh ids); returns the copies and their count by kind."""
+    counts = _counts(rng, table.num_rows, share, kinds, at_least_one, len(candidates))
+    src = _sources(rng, candidates, counts)
+    parts, at = [], 0
+    for kind, rows in src.items():
+        if not len(rows):
+            continue
+        parts.append(defect(kind, table.take(pa.array(rows)), at))
+        at += len(rows)
+    return parts, Counter({k: len(r) for k, r in src.items() if len(r)})
+
+
 def mess_claim_lines(table: pa.Table, meta: dict, chunk_index: int, seed: int, n_ranks: int, mess: dict,
                      rng: np.random.Generator) -> tuple[pa.Table, Counter]:
     kinds = KINDS["claim_line"]
@@ -99,14 +118,9 @@ def mess_claim_lines(table: pa.Table, meta: dict, chunk_index: int, seed: int, n
     carrier = original & (meta["ctype"] == 0)
     carrier &= pc.is_valid(table["line_dx_code"]).to_numpy(zero_copy_only=False)
     carrier &= pc.is_valid(table["paid_amount"]).to_numpy(zero_copy_only=False)
-    counts = _counts(rng, table.num_rows, mess["invalid_share"]["claim_line"], kinds, chunk_index == 0,
-                     int(carrier.sum()))
-    src = _sources(rng, np.flatnonzero(carrier), counts)
-    parts = []
-    for kind, rows in src.items():
-        if not len(rows):
-            continue
-        sub = table.take(pa.array(rows))
+
+    def defect(kind: str, sub: pa.Table, _: int) -> pa.Table:
+        n = sub.num_rows
         if kind == "bad_npi_check_digit":
             sub = _set(sub, "rendering_npi", bad_npi(sub["rendering_npi"].combine_chunks(), rng))
         elif kind == "bad_icd10_shape":
@@ -115,19 +129,21 @@ def mess_claim_lines(table: pa.Table, meta: dict, chunk_index: int, seed: int, n
             sub = _set(sub, "hcpcs_code", pc.utf8_replace_slice(sub["hcpcs_code"], 4, 5, "Z"))
         elif kind == "negative_amount_on_original":
             sub = _set(sub, "allowed_amount", pc.negate(sub["allowed_amount"]))
-            sub = _set(sub, "paid_amount", pa.nulls(len(rows), pa.float64()))
-            sub = _set(sub, "standardized_amount", pa.nulls(len(rows), pa.float64()))
+            sub = _set(sub, "paid_amount", pa.nulls(n, pa.float64()))
+            sub = _set(sub, "standardized_amount", pa.nulls(n, pa.float64()))
         elif kind == "thru_before_from":
-            days = pc.cast(sub["claim_from_date"], pa.int32()).to_numpy() - rng.integers(1, 31, len(rows))
+            days = pc.cast(sub["claim_from_date"], pa.int32()).to_numpy() - rng.integers(1, 31, n)
             sub = _set(sub, "claim_thru_date", pa.array(days.astype(np.int32), pa.date32()))
         elif kind == "missing_required":
-            sub = _set(sub, "allowed_amount", pa.nulls(len(rows), pa.float64()))
+            sub = _set(sub, "allowed_amount", pa.nulls(n, pa.float64()))
         elif kind == "unknown_bene":
-            sub = _set(sub, "bene_id", unknown_benes(len(rows), chunk_index, seed))
+            sub = _set(sub, "bene_id", unknown_benes(n, chunk_index, seed))
         elif kind == "bad_tin":
             sub = _set(sub, "billing_tin", pc.utf8_slice_codeunits(sub["billing_tin"], 0, 8))
-        parts.append(sub)
-    found = Counter({k: len(r) for k, r in src.items() if len(r)})
+        return sub
+
+    parts, found = _defective_copies(table, rng, mess["invalid_share"]["claim_line"], kinds, chunk_index == 0,
+                                     np.flatnonzero(carrier), defect)
     table, n_dup = _with_duplicates(table, rng, np.flatnonzero(original), mess["duplicate_share"], chunk_index == 0)
     found["duplicate_line"] = n_dup
     if parts:
@@ -146,23 +162,21 @@ def _families(version: np.ndarray, kind: np.ndarray, original: np.ndarray) -> np
 
 def mess_diagnosis(table: pa.Table, chunk_index: int, seed: int, mess: dict, rng) -> tuple[pa.Table, Counter]:
     first = np.flatnonzero(table["dx_position"].to_numpy() == 1)
-    counts = _counts(rng, table.num_rows, mess["invalid_share"]["claim_diagnosis"], KINDS["claim_diagnosis"],
-                     chunk_index == 0, len(first))
-    src = _sources(rng, first, counts)
-    parts = []
-    for kind, rows in src.items():
-        if not len(rows):
-            continue
-        sub = _set(table.take(pa.array(rows)), "dx_position", np.full(len(rows), 25, np.int32))
-        sub = _set(sub, "present_on_admission", pa.nulls(len(rows), pa.string()))
+
+    def defect(kind: str, sub: pa.Table, _: int) -> pa.Table:
+        n = sub.num_rows
+        sub = _set(sub, "dx_position", np.full(n, 25, np.int32))
+        sub = _set(sub, "present_on_admission", pa.nulls(n, pa.string()))
         if kind == "bad_icd10_shape":
             sub = _set(sub, "icd10_code", pc.utf8_replace_slice(sub["icd10_code"], 0, 1, "9"))
         elif kind == "missing_required":
-            sub = _set(sub, "icd10_code", pa.nulls(len(rows), pa.string()))
+            sub = _set(sub, "icd10_code", pa.nulls(n, pa.string()))
         elif kind == "unknown_bene":
-            sub = _set(sub, "bene_id", unknown_benes(len(rows), chunk_index, seed, UNKNOWN_BENE_BASE + 500_000))
-        parts.append(sub)
-    found = Counter({k: len(r) for k, r in src.items() if len(r)})
+            sub = _set(sub, "bene_id", unknown_benes(n, chunk_index, seed, UNKNOWN_BENE_BASE + 500_000))
+        return sub
+
+    parts, found = _defective_copies(table, rng, mess["invalid_share"]["claim_diagnosis"], KINDS["claim_diagnosis"],
+                                     chunk_index == 0, first, defect)
     table, n_dup = _with_duplicates(table, rng, np.arange(table.num_rows), mess["duplicate_share"],
                                     chunk_index == 0)
     found["duplicate_row"] = n_dup
@@ -174,28 +188,25 @@ def mess_pharmacy(table: pa.Table, kind_col: np.ndarray, original: np.ndarray, c
     rank = np.arange(table.num_rows)
     plain = (kind_col <= 0) & ~np.isin(rank, original[kind_col > 0])
     ok = plain & pc.is_valid(table["prescriber_npi"]).to_numpy(zero_copy_only=False)
-    counts = _counts(rng, table.num_rows, mess["invalid_share"]["pharmacy_claim"], KINDS["pharmacy_claim"],
-                     chunk_index == 0, int(ok.sum()))
-    src = _sources(rng, np.flatnonzero(ok), counts)
-    parts = []
-    for kind, rows in src.items():
-        if not len(rows):
-            continue
-        sub = table.take(pa.array(rows))
+
+    def defect(kind: str, sub: pa.Table, _: int) -> pa.Table:
+        n = sub.num_rows
         if kind == "bad_ndc_shape":
             sub = _set(sub, "ndc_code", pc.utf8_slice_codeunits(sub["ndc_code"], 0, 10))
         elif kind == "bad_npi_check_digit":
             sub = _set(sub, "prescriber_npi", bad_npi(sub["prescriber_npi"].combine_chunks(), rng))
         elif kind == "negative_amount_on_original":
             sub = _set(sub, "allowed_amount", pc.negate(sub["allowed_amount"]))
-            sub = _set(sub, "gross_drug_cost_amount", pa.nulls(len(rows), pa.float64()))
-            sub = _set(sub, "paid_amount", pa.nulls(len(rows), pa.float64()))
+            sub = _set(sub, "gross_drug_cost_amount", pa.nulls(n, pa.float64()))
+            sub = _set(sub, "paid_amount", pa.nulls(n, pa.float64()))
         elif kind == "missing_required":
-            sub = _set(sub, "allowed_amount", pa.nulls(len(rows), pa.float64()))
+            sub = _set(sub, "allowed_amount", pa.nulls(n, pa.float64()))
         elif kind == "unknown_bene":
-            sub = _set(sub, "bene_id", unknown_benes(len(rows), chunk_index, seed, UNKNOWN_BENE_BASE + 600_000))
-        parts.append(sub)
-    found = Counter({k: len(r) for k, r in src.items() if len(r)})
+            sub = _set(sub, "bene_id", unknown_benes(n, chunk_index, seed, UNKNOWN_BENE_BASE + 600_000))
+        return sub
+
+    parts, found = _defective_copies(table, rng, mess["invalid_share"]["pharmacy_claim"], KINDS["pharmacy_claim"],
+                                     chunk_index == 0, np.flatnonzero(ok), defect)
     table, n_dup = _with_duplicates(table, rng, np.flatnonzero(plain), mess["duplicate_share"], chunk_index == 0)
     found["duplicate_row"] = n_dup
     if parts:
@@ -210,23 +221,20 @@ def mess_enrollment(table: pa.Table, first_year: int, chunk_index: int, seed: in
                     rng) -> tuple[pa.Table, Counter]:
     """Extra rows: a month 13, a month before the world with a missing Part A flag, an unknown beneficiary."""
     bene_first = np.flatnonzero(pc.equal(table["year_month"], f"{first_year}-01").to_numpy(zero_copy_only=False))
-    counts = _counts(rng, table.num_rows, mess["invalid_share"]["enrollment"], KINDS["enrollment"],
-                     chunk_index == 0, len(bene_first))
-    src = _sources(rng, bene_first, counts)
-    parts = []
-    for kind, rows in src.items():
-        if not len(rows):
-            continue
-        sub = table.take(pa.array(rows))
+
+    def defect(kind: str, sub: pa.Table, _: int) -> pa.Table:
+        n = sub.num_rows
         if kind == "bad_year_month":
             sub = _set(sub, "year_month", pc.utf8_replace_slice(sub["year_month"], 5, 7, "13"))
         elif kind == "missing_required":
-            sub = _set(sub, "year_month", [f"{first_year - 1}-12"] * len(rows))
-            sub = _set(sub, "has_part_a", pa.nulls(len(rows), pa.bool_()))
+            sub = _set(sub, "year_month", [f"{first_year - 1}-12"] * n)
+            sub = _set(sub, "has_part_a", pa.nulls(n, pa.bool_()))
         elif kind == "unknown_bene":
-            sub = _set(sub, "bene_id", unknown_benes(len(rows), chunk_index, seed, UNKNOWN_BENE_BASE + 700_000))
-        parts.append(sub)
-    found = Counter({k: len(r) for k, r in src.items() if len(r)})
+            sub = _set(sub, "bene_id", unknown_benes(n, chunk_index, seed, UNKNOWN_BENE_BASE + 700_000))
+        return sub
+
+    parts, found = _defective_copies(table, rng, mess["invalid_share"]["enrollment"], KINDS["enrollment"],
+                                     chunk_index == 0, bene_first, defect)
     table, n_dup = _with_duplicates(table, rng, np.arange(table.num_rows), mess["duplicate_share"] / 4,
                                     chunk_index == 0)
     found["duplicate_row"] = n_dup
@@ -235,29 +243,24 @@ def mess_enrollment(table: pa.Table, first_year: int, chunk_index: int, seed: in
 
 def mess_beneficiary(table: pa.Table, chunk_index: int, seed: int, mess: dict, rng) -> tuple[pa.Table, Counter]:
     """Junk beneficiaries under fresh ids (never referenced elsewhere), plus exact repeats of real ones."""
-    counts = _counts(rng, table.num_rows, mess["invalid_share"]["beneficiary"], KINDS["beneficiary"],
-                     chunk_index == 0, table.num_rows)
-    src = _sources(rng, np.arange(table.num_rows), counts)
-    parts, at = [], 0
-    for kind, rows in src.items():
-        if not len(rows):
-            continue
-        sub = table.take(pa.array(rows))
-        sub = _set(sub, "bene_id", unknown_benes(len(rows), chunk_index, seed, JUNK_BENE_BASE + at))
-        at += len(rows)
+
+    def defect(kind: str, sub: pa.Table, at: int) -> pa.Table:
+        n = sub.num_rows
+        sub = _set(sub, "bene_id", unknown_benes(n, chunk_index, seed, JUNK_BENE_BASE + at))
         if kind == "bad_sex":
-            sub = _set(sub, "sex", ["X"] * len(rows))
+            sub = _set(sub, "sex", ["X"] * n)
         elif kind == "death_before_birth":
             birth = pc.cast(sub["birth_date"], pa.int32()).to_numpy()
-            sub = _set(sub, "death_date", pa.array((birth - rng.integers(1, 3650, len(rows))).astype(np.int32),
-                                                   pa.date32()))
+            sub = _set(sub, "death_date", pa.array((birth - rng.integers(1, 3650, n)).astype(np.int32), pa.date32()))
         elif kind == "missing_required":
-            sub = _set(sub, "birth_date", pa.nulls(len(rows), pa.date32()))
-            sub = _set(sub, "death_date", pa.nulls(len(rows), pa.date32()))
+            sub = _set(sub, "birth_date", pa.nulls(n, pa.date32()))
+            sub = _set(sub, "death_date", pa.nulls(n, pa.date32()))
         elif kind == "bad_zip5":
             sub = _set(sub, "zip5", pc.utf8_slice_codeunits(sub["zip5"], 0, 4))
-        parts.append(sub)
-    found = Counter({k: len(r) for k, r in src.items() if len(r)})
+        return sub
+
+    parts, found = _defective_copies(table, rng, mess["invalid_share"]["beneficiary"], KINDS["beneficiary"],
+                                     chunk_index == 0, np.arange(table.num_rows), defect)
     table, n_dup = _with_duplicates(table, rng, np.arange(table.num_rows), mess["duplicate_share"],
                                     chunk_index == 0)
     found["duplicate_row"] = n_dup
@@ -265,22 +268,18 @@ def mess_beneficiary(table: pa.Table, chunk_index: int, seed: int, mess: dict, r
 
 
 def mess_clinician(table: pa.Table, mess: dict, rng) -> tuple[pa.Table, Counter]:
-    counts = _counts(rng, table.num_rows, mess["invalid_share"]["clinician"], KINDS["clinician"], True,
-                     table.num_rows)
-    src = _sources(rng, np.arange(table.num_rows), counts)
-    parts = []
-    for kind, rows in src.items():
-        if not len(rows):
-            continue
-        sub = table.take(pa.array(rows))
+
+    def defect(kind: str, sub: pa.Table, _: int) -> pa.Table:
         if kind == "bad_npi_check_digit":
             sub = _set(sub, "npi", bad_npi(sub["npi"].combine_chunks(), rng))
         elif kind == "bad_tin":
             sub = _set(sub, "tin", pc.utf8_slice_codeunits(sub["tin"], 0, 8))
         elif kind == "missing_required":
-            sub = _set(sub, "npi", pa.nulls(len(rows), pa.string()))
-        parts.append(sub)
-    found = Counter({k: len(r) for k, r in src.items() if len(r)})
+            sub = _set(sub, "npi", pa.nulls(sub.num_rows, pa.string()))
+        return sub
+
+    parts, found = _defective_copies(table, rng, mess["invalid_share"]["clinician"], KINDS["clinician"], True,
+                                     np.arange(table.num_rows), defect)
     table, n_dup = _with_duplicates(table, rng, np.arange(table.num_rows), mess["duplicate_share"] * 2)
     found["duplicate_row"] = n_dup
     return (pa.concat_tables([table, *parts]) if parts else table), found
