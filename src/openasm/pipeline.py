@@ -38,6 +38,8 @@ from openasm.summary.claim_spend import (
 REQUIRED_TABLES = ("beneficiary", "enrollment", "claim_line")
 # beneficiary first: the other tables' bene_id values are checked against it.
 INGEST_ORDER = ("beneficiary", "enrollment", "claim_line", "claim_diagnosis", "pharmacy_claim", "clinician")
+# Tables derived from ingested claims: recomputed after every ingest.
+FINAL_ACTION_TABLES = {"claim_line_status": "claim_line", "pharmacy_claim_status": "pharmacy_claim"}
 MANIFEST = "manifest.json"
 OUTPUTS = "outputs"
 
@@ -139,6 +141,9 @@ def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None
         else ibis.memtable(QUARANTINE_SCHEMA.to_pyarrow().empty_table())
     )
     engine.save("quarantine", all_quarantine)
+    for derived in FINAL_ACTION_TABLES:
+        if engine.has_table(derived):
+            engine.drop(derived)
     for name in INGEST_ORDER:
         if engine.has_table(f"ingest__int_{name}_quarantine"):
             engine.drop(f"ingest__int_{name}_quarantine")
@@ -171,10 +176,17 @@ class SummaryResult:
     tables: dict[str, Path]
 
 
+def ensure_final_action(engine: Engine) -> tuple[ir.Table, ir.Table]:
+    """Claims and fills with their final-action status, resolved once per ingest (ingest drops them)."""
+    for name, source in FINAL_ACTION_TABLES.items():
+        if not engine.has_table(name):
+            engine.save(name, resolve_final_action(claims=engine.table(source)))
+    return engine.table("claim_line_status"), engine.table("pharmacy_claim_status")
+
+
 def run_claims_summary(engine: Engine, rules: RulesForYear, out_dir: Path) -> SummaryResult:
     """Resolve final action on claims and fills, then write spend summaries and quarantine reasons."""
-    claim_status = engine.save("claim_line_status", resolve_final_action(claims=engine.table("claim_line")))
-    fill_status = engine.save("pharmacy_claim_status", resolve_final_action(claims=engine.table("pharmacy_claim")))
+    claim_status, fill_status = ensure_final_action(engine)
     specialty_codes = ibis.memtable(rules.code_list("reference__medicare_specialty_codes"))
     outputs = {
         "spend_by_setting": summarize_spend_by_setting(claim_line=claim_status, pharmacy_claim=fill_status),

@@ -34,8 +34,7 @@ from openasm.engine import Engine
 from openasm.episodes.attribution import assign_clinician_specialty, attribute_clinicians
 from openasm.episodes.codes import condition_dx_codes, measure_for_cohort
 from openasm.episodes.group import COHORTS, group_episodes
-from openasm.ingest.final_action import resolve_final_action
-from openasm.pipeline import write_output
+from openasm.pipeline import ensure_final_action, write_output
 from openasm.rules import RulesForYear
 
 NDC_CLASS_LIST = "cost__ndc_drug_class"
@@ -72,15 +71,6 @@ def read_ndc_class_map(path: Path | None, rules: RulesForYear) -> pa.Table:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need ndc_code, drug_class)")
     return table.select(["ndc_code", "drug_class"])
-
-
-def ensure_final_action(engine: Engine) -> tuple[ir.Table, ir.Table]:
-    """Claims and fills with their final-action status (computed once per run)."""
-    if not engine.has_table("claim_line_status"):
-        engine.save("claim_line_status", resolve_final_action(claims=engine.table("claim_line")))
-    if not engine.has_table("pharmacy_claim_status"):
-        engine.save("pharmacy_claim_status", resolve_final_action(claims=engine.table("pharmacy_claim")))
-    return engine.table("claim_line_status"), engine.table("pharmacy_claim_status")
 
 
 def run_episodes(engine: Engine, rules: RulesForYear, out_dir: Path, ndc_class_map: Path | None = None,

@@ -124,3 +124,14 @@ def test_optional_tables_may_be_absent(tmp_path, engine_for):
     result = run_ingest(engine, folder)
     assert not result.tables["pharmacy_claim"].provided
     assert engine.fetch(engine.table("pharmacy_claim")).num_rows == 0
+
+
+def test_reingest_drops_final_action_derived_from_the_old_claims(tmp_path, engine_for):
+    from openasm.pipeline import ensure_final_action
+
+    engine = engine_for("duckdb")
+    run_ingest(engine, write_case_folder(tmp_path / "input"))
+    ensure_final_action(engine)
+    assert engine.has_table("claim_line_status")
+    run_ingest(engine, write_case_folder(tmp_path / "input"))
+    assert not engine.has_table("claim_line_status") and not engine.has_table("pharmacy_claim_status")
