@@ -1,0 +1,1 @@
+"""Payment stage: exchange function, incentive pool, scaling factor and payment adjustment (§512.750)."""

@@ -1,0 +1,92 @@
+"""Payment adjustment factors per participant and cohort (42 CFR 512.750(c); asm-model.md §7).
+
+Input grain: participant (NPI) in a cohort for one performance year, with its final score and the Part B
+covered professional services paid in the performance year. Cohorts are never mixed (§512.750(b)): every
+cohort statistic (median, pool, scaling factor) is a window over the cohort.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from openasm.rules import RulesForYear
+
+PARTICIPANT_COLUMNS = ("cohort", "npi", "final_score", "part_b_paid_amount", "is_neutral")
+
+
+def transform_final_score(*, participant_score: ir.Table, rules: RulesForYear) -> ir.Table:
+    """§512.750(c)(1)(ii), asm-model §7.4: TFS = lo + (hi − lo) / (1 + exp(−k (FS − m))) for FS > 0, with
+    (lo, hi) = `payment.exchange_range`, k = `payment.exchange_slope_k` and m the cohort median of positive final
+    scores (`payment.exchange_midpoint_rule` = cohort_median_positive) or 50 (fixed_50). Neutral participants
+    and FS = 0 get no TFS. Adds columns exchange_midpoint, transformed_final_score."""
+    if rules.value("payment.exchange_function") != "logistic":
+        raise ValueError("payment.exchange_function: only logistic is implemented")
+    low, high = (float(v) for v in rules.value("payment.exchange_range"))
+    slope = float(rules.value("payment.exchange_slope_k"))
+    midpoint_rule = rules.value("payment.exchange_midpoint_rule")
+    p = participant_score
+    scored = ~p.is_neutral & (p.final_score > 0)
+    if midpoint_rule == "cohort_median_positive":
+        positive = p.filter(~p.is_neutral & (p.final_score > 0))
+        medians = positive.group_by(_m_cohort=positive.cohort).agg(exchange_midpoint=positive.final_score.median())
+        p = p.left_join(medians, p.cohort == medians._m_cohort).drop("_m_cohort")
+        scored = ~p.is_neutral & (p.final_score > 0)
+    elif midpoint_rule == "fixed_50":
+        p = p.mutate(exchange_midpoint=ibis.literal(50.0))
+    else:
+        raise ValueError(f"payment.exchange_midpoint_rule: unsupported value {midpoint_rule!r}")
+    tfs = low + (high - low) / (1.0 + (-slope * (p.final_score - p.exchange_midpoint)).exp())
+    return p.mutate(transformed_final_score=ibis.ifelse(scored, tfs, ibis.null("float64")))
+
+
+def compute_payment_adjustment(*, participant_score: ir.Table, rules: RulesForYear) -> ir.Table:
+    """§512.750(c)(1): per cohort, pool = (1 − retention) × RL × Σ PB (participants with a final score, FS = 0
+    included when `payment.pool_base_includes_zero_score`); SF = pool / Σ_{FS>0} RL × TFS × PB;
+    AF = RL × TFS × SF − RL for FS > 0, clamped to `payment.af_clamp` × RL; AF = `payment.zero_score_af` × RL
+    for FS = 0; AF = 0 for neutral participants (EUC, unscorable), who are left out of pool and SF.
+    RL and retention are the payment-year values (PY + 2).
+
+    Grain: participant. Columns: PARTICIPANT_COLUMNS, payment_year, risk_level, retention_rate,
+    exchange_midpoint, transformed_final_score, pool_amount, scaling_factor, adjustment_factor, multiplier,
+    adjustment_amount (AF × PB, in performance-year dollars).
+    """
+    risk_level = float(rules.value("payment.risk_level"))
+    retention = float(rules.value("payment.retention_rate"))
+    clamp_low, clamp_high = (float(v) * risk_level for v in rules.value("payment.af_clamp"))
+    zero_af = float(rules.value("payment.zero_score_af")) * risk_level
+    zero_in_pool = bool(rules.value("payment.pool_base_includes_zero_score"))
+
+    p = transform_final_score(participant_score=participant_score, rules=rules)
+    positive = ~p.is_neutral & (p.final_score > 0)
+    in_pool = ~p.is_neutral & (positive | ibis.literal(zero_in_pool))
+    cohort = ibis.window(group_by="cohort")
+    pool = (1.0 - retention) * risk_level * ibis.ifelse(in_pool, p.part_b_paid_amount, 0.0).sum().over(cohort)
+    denominator = ibis.ifelse(positive, risk_level * p.transformed_final_score * p.part_b_paid_amount, 0.0)
+    p = p.mutate(pool_amount=pool, _denominator=denominator.sum().over(cohort))
+    p = p.mutate(scaling_factor=p.pool_amount / p._denominator.nullif(0.0))
+    raw_af = risk_level * p.transformed_final_score * p.scaling_factor - risk_level
+    clamped = ibis.greatest(ibis.least(raw_af, clamp_high), clamp_low)
+    af = ibis.cases((p.is_neutral, 0.0), (positive, clamped), else_=zero_af)
+    p = p.mutate(adjustment_factor=af).drop("_denominator")
+    return p.mutate(
+        payment_year=ibis.literal(rules.payment_year, "int32"),
+        risk_level=ibis.literal(risk_level), retention_rate=ibis.literal(retention),
+        multiplier=1.0 + p.adjustment_factor,
+        adjustment_amount=p.adjustment_factor * p.part_b_paid_amount,
+    )
+
+
+def check_pool_invariant(*, payment_adjustment: ir.Table) -> ir.Table:
+    """asm-model §7.6: per cohort Σ AF × PB against −retention × RL × Σ PB over the pool base; holds when no
+    clamp binds and FS = 0 participants are in the pool base. Grain: cohort. Columns: cohort, net_adjustment,
+    expected_net_adjustment, difference, tolerance (one cent per participant), holds."""
+    a = payment_adjustment.filter(~payment_adjustment.is_neutral)
+    per_cohort = a.group_by("cohort").agg(
+        net_adjustment=a.adjustment_amount.sum(),
+        expected_net_adjustment=(-a.retention_rate * a.risk_level * a.part_b_paid_amount).sum(),
+        participants=a.count(),
+    )
+    difference = per_cohort.net_adjustment - per_cohort.expected_net_adjustment
+    tolerance = 0.01 * per_cohort.participants
+    return per_cohort.mutate(difference=difference, tolerance=tolerance, holds=difference.abs() <= tolerance)
