@@ -75,7 +75,8 @@ class IngestResult:
         return all(t.reconciles for t in self.tables.values())
 
 
-def _count(expr: ir.Table) -> int:
+def count_rows(expr: ir.Table) -> int:
+    """Executed row count of a table expression."""
     return int(expr.count().to_pyarrow().as_py())
 
 
@@ -118,14 +119,14 @@ def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None
             if report.unknown:
                 record.ignored_columns[str(path)] = list(report.unknown)
             raw = engine.read_source(path)
-            record.read += _count(raw)
+            record.read += count_rows(raw)
             checked_parts.append(check_rows(raw=raw, contract=contract, known_bene=known_bene))
         checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
         checked = engine.save(f"ingest__int_{name}_checked", flag_duplicate_keys(checked=checked, contract=contract))
         accepted = engine.save(name, accepted_rows(checked=checked, contract=contract))
         quarantine = engine.save(f"ingest__int_{name}_quarantine", quarantined_rows(checked=checked, contract=contract))
-        record.accepted = _count(accepted)
-        record.quarantined = _count(quarantine)
+        record.accepted = count_rows(accepted)
+        record.quarantined = count_rows(quarantine)
         quarantine_parts.append(quarantine)
         engine.drop(f"ingest__int_{name}_checked")
         if name == "beneficiary":

@@ -34,7 +34,7 @@ from openasm.engine import Engine
 from openasm.episodes.attribution import assign_clinician_specialty, attribute_clinicians
 from openasm.episodes.codes import condition_dx_codes, measure_for_cohort
 from openasm.episodes.group import COHORTS, group_episodes
-from openasm.pipeline import ensure_final_action, write_output
+from openasm.pipeline import count_rows, ensure_final_action, write_output
 from openasm.rules import RulesForYear
 
 NDC_CLASS_LIST = "cost__ndc_drug_class"
@@ -50,14 +50,10 @@ class StageResult:
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
-def _count(expr: ir.Table) -> int:
-    return int(expr.count().to_pyarrow().as_py())
-
-
 def _publish(engine: Engine, out_dir: Path, result: StageResult, name: str, expr: ir.Table) -> ir.Table:
     stored = engine.save(name, expr)
     result.outputs[name] = write_output(engine, stored, out_dir, name)
-    result.row_counts[name] = _count(stored)
+    result.row_counts[name] = count_rows(stored)
     return stored
 
 

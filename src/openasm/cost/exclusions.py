@@ -11,8 +11,10 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow.compute as pc
 
+from openasm.episodes.codes import normalize_dx
 from openasm.episodes.qualifying import final_lines
 from openasm.rules import RulesForYear
+from openasm.schema.months import date_month_index, year_month_index
 
 # Priority order of reasons (first applicable is the episode's exclusion_reason).
 EXCLUSION_ORDER = (
@@ -23,15 +25,8 @@ EXCLUSION_ORDER = (
 US_STATE_FIPS = tuple(f"{n:02d}" for n in range(1, 57)) + ("60", "66", "69", "72", "78")
 
 
-def _month_index(year: ir.IntegerValue, month: ir.IntegerValue) -> ir.IntegerValue:
-    return year.cast("int64") * 12 + month.cast("int64")
-
-
 def _enrollment_months(enrollment: ir.Table) -> ir.Table:
-    return enrollment.mutate(
-        _month=_month_index(enrollment.year_month.substr(0, 4).cast("int32"),
-                            enrollment.year_month.substr(5, 2).cast("int32"))
-    )
+    return enrollment.mutate(_month=year_month_index(enrollment.year_month))
 
 
 def _enrollment_exclusions(episode: ir.Table, enrollment: ir.Table, rules: RulesForYear) -> list[ir.Table]:
@@ -39,9 +34,9 @@ def _enrollment_exclusions(episode: ir.Table, enrollment: ir.Table, rules: Rules
     window_start = episode.episode_start_date - ibis.interval(days=lookback)
     spans = episode.select(
         "episode_id", _bene=episode.bene_id,
-        _from=_month_index(window_start.year(), window_start.month()),
-        _episode_from=_month_index(episode.episode_start_date.year(), episode.episode_start_date.month()),
-        _to=_month_index(episode.episode_end_date.year(), episode.episode_end_date.month()),
+        _from=date_month_index(window_start),
+        _episode_from=date_month_index(episode.episode_start_date),
+        _to=date_month_index(episode.episode_end_date),
     )
     months = _enrollment_months(enrollment)
     joined = spans.left_join(months, (spans._bene == months.bene_id) & (months._month >= spans._from)
@@ -144,7 +139,7 @@ def _diagnosis_code_hits(episode: ir.Table, lines: ir.Table, claim_diagnosis: ir
     Columns: _bene, _claim_date, _measure, _exclusion."""
     claims = lines.group_by("claim_id").agg(_claim_date=lines.claim_from_date.min(), _bene=lines.bene_id.max())
     # The code is normalized before the join: Ibis 12 refuses a later join on a column computed over a join.
-    dx = claim_diagnosis.mutate(_code=claim_diagnosis.icd10_code.replace(".", "").upper())
+    dx = claim_diagnosis.mutate(_code=normalize_dx(claim_diagnosis.icd10_code))
     dx = dx.semi_join(episode.select("bene_id").distinct(), "bene_id")
     dx = dx.join(claims, "claim_id").select("_bene", "_claim_date", "_code")
     code_table = ibis.memtable({
@@ -176,7 +171,7 @@ def _code_hits(scoped: ir.Table, group: list[dict], dx: ir.Table, lines: ir.Tabl
             hits.append(joined.select("episode_id").distinct())
     if any(r["code_type"] == "enrollment_flag" for r in group):
         months = _enrollment_months(enrollment).filter(enrollment.is_hospice.fill_null(False))
-        scoped_m = scoped.mutate(_trigger_month=_month_index(scoped._trigger.year(), scoped._trigger.month()))
+        scoped_m = scoped.mutate(_trigger_month=date_month_index(scoped._trigger))
         joined = scoped_m.join(months, (scoped_m._ep_bene == months.bene_id) & (months._month == scoped_m._trigger_month))
         hits.append(joined.select("episode_id").distinct())
     if any(r["code_type"] == "claim_family" for r in group):

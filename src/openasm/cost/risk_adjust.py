@@ -26,6 +26,7 @@ from openasm.cost.hcc import age_at, hcc_interaction_arrow, lookback_diagnoses, 
 from openasm.episodes.codes import diagnosis_matches
 from openasm.episodes.qualifying import final_lines
 from openasm.rules import RulesForYear
+from openasm.schema.months import date_month_index, year_month_index
 
 INTERCEPT = "intercept"
 # Age bands at episode start; 65-69 is the omitted reference band.
@@ -77,16 +78,12 @@ def _dx_code_table(rules: RulesForYear, families: tuple[str, ...]) -> pa.Table:
     return pa.table({"code": [c for c, _ in rows], "match": [m for _, m in rows]})
 
 
-def _month_key(date: ir.DateValue) -> ir.IntegerValue:
-    return date.year() * 100 + date.month()
-
-
 def _enrollment_in_lookback(episode: ir.Table, enrollment: ir.Table, rules: RulesForYear) -> ir.Table:
     """Enrollment months overlapping the lookback, joined to the episode (episode_id + enrollment columns)."""
     start, end = lookback_window(episode, rules)
-    scoped = episode.select("episode_id", _bene=episode.bene_id, _from=_month_key(start), _to=_month_key(end))
-    month = enrollment.year_month.substr(0, 4).cast("int32") * 100 + enrollment.year_month.substr(5, 2).cast("int32")
-    months = enrollment.mutate(_month=month)
+    scoped = episode.select("episode_id", _bene=episode.bene_id, _from=date_month_index(start),
+                            _to=date_month_index(end))
+    months = enrollment.mutate(_month=year_month_index(enrollment.year_month))
     return scoped.join(
         months, (scoped._bene == months.bene_id) & (months._month >= scoped._from) & (months._month <= scoped._to)
     )

@@ -6,6 +6,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.rules import RulesForYear
+from openasm.schema.months import year_month_start
 
 DEATH_POLICIES = ("truncate", "exclude")
 
@@ -94,10 +95,8 @@ def build_attribution_windows(
     ineligible = enrollment.filter(
         ~(enrollment.has_part_a & enrollment.has_part_b & ~enrollment.is_medicare_advantage)
     )
-    month_start = ibis.date(
-        ineligible.year_month.substr(0, 4).cast("int32"), ineligible.year_month.substr(5, 2).cast("int32"), 1
-    )
-    ineligible = ineligible.select(_gap_bene_id=ineligible.bene_id, _gap_month_start=month_start)
+    ineligible = ineligible.select(_gap_bene_id=ineligible.bene_id,
+                                   _gap_month_start=year_month_start(ineligible.year_month))
     joined = windows.left_join(
         ineligible,
         (windows.bene_id == ineligible._gap_bene_id)
