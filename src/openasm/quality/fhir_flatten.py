@@ -141,10 +141,11 @@ def _span(resource: dict, prefix: str) -> tuple[datetime | None, datetime | None
     if point is not None:
         return (parse_fhir_instant(point, f"{prefix}DateTime"),
                 parse_fhir_instant(point, f"{prefix}DateTime", period_end=True))
-    period = resource.get(f"{prefix}Period")
+    name = "period" if prefix == "period" else f"{prefix}Period"
+    period = resource.get(name)
     if isinstance(period, dict):
-        return (parse_fhir_instant(period.get("start"), f"{prefix}Period.start"),
-                parse_fhir_instant(period.get("end"), f"{prefix}Period.end", period_end=True))
+        return (parse_fhir_instant(period.get("start"), f"{name}.start"),
+                parse_fhir_instant(period.get("end"), f"{name}.end", period_end=True))
     return None, None
 
 
