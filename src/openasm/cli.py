@@ -323,6 +323,16 @@ def demo(
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")
 
 
+def _register_stage_commands() -> None:
+    """Commands of later stages live next to them; each module adds its own to the app."""
+    from openasm import cli_quality
+
+    cli_quality.register(app)
+
+
+_register_stage_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
