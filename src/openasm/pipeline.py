@@ -202,6 +202,25 @@ def run_claims_summary(engine: Engine, rules: RulesForYear, out_dir: Path) -> Su
     return SummaryResult(written)
 
 
+Step = Callable[[str], None]
+
+
+@dataclass
+class StageResult:
+    """Row counts of the published tables, for the CLI and the manifest."""
+
+    row_counts: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def publish(engine: Engine, out_dir: Path, result: StageResult, name: str, expr: ir.Table) -> ir.Table:
+    """Materialise a stage output, write it to `outputs/` and count its rows into `result`."""
+    stored = engine.save(name, expr)
+    result.outputs[name] = write_output(engine, stored, out_dir, name)
+    result.row_counts[name] = count_rows(stored)
+    return stored
+
+
 def write_output(engine: Engine, expr: ir.Table, out_dir: Path, name: str) -> Path:
     """Publish a table as `outputs/<name>.parquet` and `.csv`."""
     target = Path(out_dir) / OUTPUTS

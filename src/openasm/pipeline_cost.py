@@ -7,12 +7,9 @@ drill-down tables. Both write their published tables to `outputs/` and record th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
-import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -34,27 +31,12 @@ from openasm.engine import Engine
 from openasm.episodes.attribution import assign_clinician_specialty, attribute_clinicians
 from openasm.episodes.codes import condition_dx_codes, measure_for_cohort
 from openasm.episodes.group import COHORTS, group_episodes
-from openasm.pipeline import count_rows, ensure_final_action, write_output
+from openasm.pipeline import StageResult, Step, ensure_final_action
+from openasm.pipeline import publish as _publish
 from openasm.rules import RulesForYear
 
 NDC_CLASS_LIST = "cost__ndc_drug_class"
 SERVICE_CATEGORY_LIST = "cost__service_categories"
-Step = Callable[[str], None]
-
-
-@dataclass
-class StageResult:
-    """Row counts of the published tables, for the CLI and the manifest."""
-
-    row_counts: dict[str, int] = field(default_factory=dict)
-    outputs: dict[str, Path] = field(default_factory=dict)
-
-
-def _publish(engine: Engine, out_dir: Path, result: StageResult, name: str, expr: ir.Table) -> ir.Table:
-    stored = engine.save(name, expr)
-    result.outputs[name] = write_output(engine, stored, out_dir, name)
-    result.row_counts[name] = count_rows(stored)
-    return stored
 
 
 def read_ndc_class_map(path: Path | None, rules: RulesForYear) -> pa.Table:

@@ -174,6 +174,7 @@ class _Care:
         self.depression_follow_up = picker.codes("B.1568", SNOMED)
         self.bmi_follow_up = picker.codes("C.1.1525", SNOMED) if self._has(picker, "C.1.1525", SNOMED) else \
             picker.codes("C.1.1527", SNOMED)
+        self.overweight_dx = picker.codes("D.1047.502", ICD10)
         self.counter = 0
 
     @staticmethod
@@ -240,10 +241,13 @@ class _Care:
             request["medicationCodeableConcept"] = _concept(RXNORM, rxnorm)
         self.emit(request)
 
-    def procedure(self, patient_id: str, code: str, day: date) -> None:
-        self.emit({"resourceType": "Procedure", "id": self.new_id(patient_id), "status": "completed",
-                   "subject": _ref("Patient", patient_id), "code": _concept(SNOMED, code),
-                   "performedDateTime": _iso(day, 11)})
+    def procedure(self, patient_id: str, code: str, day: date, reason: tuple[str, str] | None = None) -> None:
+        procedure = {"resourceType": "Procedure", "id": self.new_id(patient_id), "status": "completed",
+                     "subject": _ref("Patient", patient_id), "code": _concept(SNOMED, code),
+                     "performedDateTime": _iso(day, 11)}
+        if reason is not None:
+            procedure["reasonCode"] = [_concept(*reason)]
+        self.emit(procedure)
 
 
 def _visit_days(bene: dict, rng: np.random.Generator, performance_year: int) -> tuple[date, date]:
@@ -259,6 +263,7 @@ def _hf_care(care: _Care, patient_id: str, bene: dict, performance_year: int) ->
     care.condition(patient_id, care.pick(care.hf_dx), date(performance_year - 2, 3, 1)
                    + timedelta(days=int(care.rng.integers(0, 400))))
     care.encounter(patient_id, first, npi, tin)
+    _screening_care(care, patient_id, first)
     if care.chance(rates["second_visit_share"]):
         care.encounter(patient_id, second, npi, tin)
     lvsd = care.chance(rates["lvsd_share"])
@@ -285,10 +290,9 @@ def _hf_care(care: _Care, patient_id: str, bene: dict, performance_year: int) ->
                              valueQuantity={"value": float(care.rng.integers(30, 90)), "unit": "{score}"})
 
 
-def _lbp_care(care: _Care, patient_id: str, bene: dict, performance_year: int) -> None:
+def _screening_care(care: _Care, patient_id: str, first: date) -> None:
+    """Depression screening and BMI, which every specialist's office visit qualifies for (CMS2, CMS69)."""
     rates = care.care["lbp"]
-    first, second = _visit_days(bene, care.rng, performance_year)
-    care.encounter(patient_id, first, bene["rendering_npi"], bene["billing_tin"])
     if care.chance(rates["depression_screen_share"]):
         positive = care.chance(rates["positive_screen_share"])
         care.observation(patient_id, "73832-8", first, "survey",
@@ -302,7 +306,15 @@ def _lbp_care(care: _Care, patient_id: str, bene: dict, performance_year: int) -
                          valueQuantity={"value": round(bmi, 1), "unit": "kg/m2", "code": "kg/m2",
                                         "system": "http://unitsofmeasure.org"})
         if not normal and care.chance(rates["bmi_follow_up_share"]):
-            care.procedure(patient_id, care.pick(care.bmi_follow_up), first)
+            care.procedure(patient_id, care.pick(care.bmi_follow_up), first,
+                           reason=(ICD10, care.pick(care.overweight_dx)))
+
+
+def _lbp_care(care: _Care, patient_id: str, bene: dict, performance_year: int) -> None:
+    rates = care.care["lbp"]
+    first, second = _visit_days(bene, care.rng, performance_year)
+    care.encounter(patient_id, first, bene["rendering_npi"], bene["billing_tin"])
+    _screening_care(care, patient_id, first)
     age = performance_year - bene["birth_date"].year
     if age >= 66 and care.chance(rates["high_risk_med_share"]):
         drug = care.pick(care.muscle_relaxant)

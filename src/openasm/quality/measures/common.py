@@ -82,11 +82,13 @@ def age_in_years(birth_date: ir.DateValue, on: ir.DateValue | ir.TimestampValue)
     return years - ibis.ifelse(before_birthday, 1, 0)
 
 
-def finalize_case_result(cases: ir.Table, *, measure_id: str, ecqm_id: str) -> ir.Table:
+def finalize_case_result(cases: ir.Table, *, measure_id: str, ecqm_id: str, inverse: bool = False) -> ir.Table:
     """Apply proportion semantics and the result contract (quality.md §4): DENOM ⊆ IP; DENEX only in DENOM;
     NUMER only for DENOM members not excluded; DENEXCEP only for DENOM members not excluded and not in NUMER.
     `cases` needs patient_id, population_group, stratum and the five raw flags (nulls read as false); `evidence`,
-    `gap_reason` and `encounter_id` are optional. The gap reason is kept only for denominator misses."""
+    `gap_reason` and `encounter_id` are optional. The gap reason is kept only for the cases a practice must act
+    on: denominator members missing the numerator, or for an inverse measure (Q238) the numerator members, whose
+    numerator is the adverse event."""
     def flag(name: str) -> ir.BooleanValue:
         return cases[name].fill_null(False) if name in cases.columns else ibis.literal(False)
 
@@ -95,7 +97,7 @@ def finalize_case_result(cases: ir.Table, *, measure_id: str, ecqm_id: str) -> i
     denex = denom & flag("is_denominator_exclusion")
     numer = denom & ~denex & flag("is_numerator")
     denexcep = denom & ~denex & ~numer & flag("is_denominator_exception")
-    is_gap = denom & ~denex & ~numer & ~denexcep
+    is_gap = numer if inverse else denom & ~denex & ~numer & ~denexcep
     gap = cases.gap_reason if "gap_reason" in cases.columns else ibis.null("string")
     return cases.select(
         measure_id=ibis.literal(measure_id), ecqm_id=ibis.literal(ecqm_id),
@@ -105,5 +107,6 @@ def finalize_case_result(cases: ir.Table, *, measure_id: str, ecqm_id: str) -> i
         is_initial_population=ip, is_denominator=denom, is_denominator_exclusion=denex, is_numerator=numer,
         is_denominator_exception=denexcep,
         evidence=cases.evidence.cast("string") if "evidence" in cases.columns else ibis.null("string"),
-        gap_reason=ibis.ifelse(is_gap, gap.cast("string").fill_null("numerator not met"), ibis.null("string")),
+        gap_reason=ibis.ifelse(is_gap, gap.cast("string").fill_null(
+            "high-risk event in the numerator" if inverse else "numerator not met"), ibis.null("string")),
     )
