@@ -90,3 +90,52 @@ def check_pool_invariant(*, payment_adjustment: ir.Table) -> ir.Table:
     difference = per_cohort.net_adjustment - per_cohort.expected_net_adjustment
     tolerance = 0.01 * per_cohort.participants
     return per_cohort.mutate(difference=difference, tolerance=tolerance, holds=difference.abs() <= tolerance)
+
+
+class PoolInvariantError(RuntimeError):
+    """The §7.6 pool invariant fails for a cohort although every condition it rests on holds."""
+
+
+def check_pool_invariant_conditions(*, payment_adjustment: ir.Table, rules: RulesForYear) -> ir.Table:
+    """asm-model §7.6 with the conditions it rests on, per cohort: `check_pool_invariant` plus clamp_binds (some
+    FS > 0 participant's unclamped AF lies outside `payment.af_clamp`), has_positive_score, and applies (FS = 0
+    participants are in the pool base, FS = 0 ⇒ AF = −RL, no clamp binds, and some FS > 0). Where `applies`
+    and not `holds`, the run is wrong (see `enforce_pool_invariant`). Grain: cohort."""
+    clamp_low, clamp_high = (float(v) for v in rules.value("payment.af_clamp"))
+    zero_in_pool = bool(rules.value("payment.pool_base_includes_zero_score"))
+    zero_af_is_floor = float(rules.value("payment.zero_score_af")) == -1.0
+    a = payment_adjustment.filter(~payment_adjustment.is_neutral)
+    positive = a.final_score > 0
+    raw = a.risk_level * a.transformed_final_score * a.scaling_factor - a.risk_level
+    eps = 1e-12
+    binds = positive & ((raw < clamp_low * a.risk_level - eps) | (raw > clamp_high * a.risk_level + eps))
+    conditions = a.group_by(_c_cohort=a.cohort).agg(
+        payment_year=a.payment_year.max(),
+        clamp_binds=ibis.ifelse(binds, 1, 0).max() == 1,
+        has_positive_score=ibis.ifelse(positive, 1, 0).max() == 1,
+    )
+    check = check_pool_invariant(payment_adjustment=payment_adjustment)
+    out = check.join(conditions, check.cohort == conditions._c_cohort).drop("_c_cohort")
+    return out.mutate(
+        applies=ibis.literal(zero_in_pool and zero_af_is_floor) & ~out.clamp_binds & out.has_positive_score
+    )
+
+
+def enforce_pool_invariant(check_rows: list[dict]) -> list[dict]:
+    """asm-model §7.6 at run time: raise PoolInvariantError naming each cohort where the invariant applies but
+    Σ AF × PB differs from −retention × RL × Σ PB by more than one cent per participant. `check_rows` are the
+    fetched rows of `check_pool_invariant_conditions`. Returns the rows where the invariant does not apply
+    (a clamp binds, FS = 0 outside the pool base, or no FS > 0), for the run to report."""
+    failures = [r for r in check_rows if r["applies"] and not r["holds"]]
+    if failures:
+        lines = [
+            f"cohort {r['cohort']} (payment year {r['payment_year']}): Σ AF × PB = {r['net_adjustment']:,.2f} but "
+            f"−retention × RL × Σ PB = {r['expected_net_adjustment']:,.2f} (difference {r['difference']:,.2f}, "
+            f"tolerance {r['tolerance']:,.2f})"
+            for r in failures
+        ]
+        raise PoolInvariantError(
+            "payment adjustment breaks the asm-model §7.6 pool invariant although no clamp binds and every "
+            "final score of 0 is in the pool base: " + "; ".join(lines)
+        )
+    return [r for r in check_rows if not r["applies"]]
