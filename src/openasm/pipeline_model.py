@@ -129,9 +129,9 @@ def run_payment(engine: Engine, rules: RulesForYear, out_dir: Path, step: Step |
     say("adjustment factors")
     adjustment = publish(engine, out_dir, result, "payment_adjustment", compute_payment_adjustment(
         participant_score=based.mutate(final_score=based.final_score.fill_null(0.0)), rules=rules))
-    conditions = engine.fetch(check_pool_invariant_conditions(payment_adjustment=adjustment, rules=rules)).to_pylist()
-    not_applicable = enforce_pool_invariant(conditions)
-    publish(engine, out_dir, result, "pool_invariant_check", ibis.memtable(pa.Table.from_pylist(conditions)))
+    conditions = engine.fetch(check_pool_invariant_conditions(payment_adjustment=adjustment, rules=rules))
+    not_applicable = enforce_pool_invariant(conditions.to_pylist())
+    publish(engine, out_dir, result, "pool_invariant_check", ibis.memtable(conditions))
     for row in not_applicable:
         say(f"cohort {row['cohort']}: the pool invariant does not apply this year (clamp binds or no positive "
             f"score); see pool_invariant_check")

@@ -47,7 +47,9 @@ def _esc(value: Any) -> str:
 
 
 def _money(value: Any) -> str:
-    return "" if value is None else f"${value:,.0f}"
+    if value is None:
+        return ""
+    return f"{'−' if value < 0 else ''}${abs(value):,.0f}"
 
 
 def _count(value: Any) -> str:
@@ -275,25 +277,42 @@ SECTIONS: list[Callable[[Path, dict[str, Any], RulesForYear], str | None]] = [
 ]
 
 
+PAGES = (("index.html", "run summary"), ("quality.html", "quality"), ("model.html", "scores and payment"))
+
+
+def _page_sections() -> dict[str, list[Callable[[Path, dict[str, Any], RulesForYear], str | None]]]:
+    from openasm.report.model_page import MODEL_SECTIONS
+    from openasm.report.quality_page import QUALITY_SECTIONS
+
+    return {"index.html": SECTIONS, "quality.html": QUALITY_SECTIONS, "model.html": MODEL_SECTIONS}
+
+
 def write_report(run_dir: Path, out_dir: Path, rules: RulesForYear) -> Path:
-    """Write `<out_dir>/index.html` for the run in `run_dir`."""
+    """Write `<out_dir>/index.html` for the run in `run_dir`, plus quality.html and model.html when the run has
+    those stages' outputs. Returns the index page."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     manifest_path = run_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    fragments = [f for f in (section(run_dir, manifest, rules) for section in SECTIONS) if f]
     ingest = manifest.get("ingest", {})
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = (
-        f"<h1>openasm run summary</h1><p class='sub'>openasm {__version__} · backend "
-        f"{_esc(manifest.get('backend', '?'))} · input {_esc(ingest.get('input_dir', '?'))} · "
-        f"performance year {rules.performance_year} · written {stamp}</p>"
-        "<nav><a href='#rows'>rows</a><a href='#quarantine'>quarantine</a><a href='#versions'>claim versions</a>"
-        "<a href='#setting'>spend by setting</a><a href='#specialty'>by specialty</a><a href='#episodes'>episodes</a>"
-        "<a href='#cost'>episode cost</a><a href='#scores'>cost scores</a><a href='#rules'>rules</a></nav>"
-    )
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>openasm run summary</title>"
-            f"<style>{CSS}</style></head><body>{header}{''.join(fragments)}</body></html>")
+    pages = {name: [f for f in (section(run_dir, manifest, rules) for section in sections) if f]
+             for name, sections in _page_sections().items()}
+    written = [name for name, _title in PAGES if name == "index.html" or pages[name]]
+    nav = "<nav>" + "".join(f"<a href='{name}'><b>{_esc(title)}</b></a>" for name, title in PAGES
+                            if name in written) + "</nav>"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    for name, title in PAGES:
+        if name not in written:
+            continue
+        local = ("<nav><a href='#rows'>rows</a><a href='#quarantine'>quarantine</a><a href='#versions'>claim "
+                 "versions</a><a href='#setting'>spend by setting</a><a href='#specialty'>by specialty</a><a "
+                 "href='#episodes'>episodes</a><a href='#cost'>episode cost</a><a href='#scores'>cost scores</a><a "
+                 "href='#rules'>rules</a></nav>") if name == "index.html" else ""
+        header = (f"<h1>openasm {_esc(title)}</h1><p class='sub'>openasm {__version__} · backend "
+                  f"{_esc(manifest.get('backend', '?'))} · input {_esc(ingest.get('input_dir', '?'))} · "
+                  f"performance year {rules.performance_year} (payment year {rules.payment_year}) · written "
+                  f"{stamp}</p>{nav}{local}")
+        page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>openasm {_esc(title)}</title>"
+                f"<style>{CSS}</style></head><body>{header}{''.join(pages[name])}</body></html>")
+        (out_dir / name).write_text(page, encoding="utf-8")
+    return out_dir / "index.html"
