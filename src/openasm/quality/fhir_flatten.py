@@ -359,8 +359,10 @@ _FLATTENERS = {
 def _flatten_negation(resource: dict, resource_type: str, resource_id: str, patient_id: str, values: dict,
                       rows: ClinicalRows, where: dict) -> None:
     """QI-Core negation: Observation notDone, requests with doNotPerform, Procedure status not-done."""
+    # QI-Core test data also marks negation by a not-done reason alone (status cancelled, no modifier).
+    has_reason = any(e.get("url") in NEGATION_REASON_URLS for e in _extensions(resource))
     negated = (values.get("is_not_done") or values.get("do_not_perform")
-               or (resource_type == "Procedure" and resource.get("status") == "not-done"))
+               or (resource_type == "Procedure" and resource.get("status") == "not-done") or has_reason)
     if not negated:
         return
     recorded = (values.get("authored_on") or values.get("issued") or values.get("recorded")
