@@ -22,6 +22,7 @@ class ClinicalTables:
     observation: ir.Table
     observation_component: ir.Table
     medication_request: ir.Table
+    medication_request_dosage: ir.Table
     procedure: ir.Table
     service_request: ir.Table
     device_request: ir.Table

@@ -48,6 +48,10 @@ CLINICAL_SCHEMAS: dict[str, pa.Schema] = {
         ("refills", pa.float64()), ("dose_value", pa.float64()), ("dose_unit", pa.string()),
         ("frequency", pa.float64()), ("period", pa.float64()), ("period_unit", pa.string()),
         ("bounds_start", TS), ("bounds_end", TS), *PROVENANCE]),
+    # One row per dosageInstruction with a bounds period: CQL merges them all (CumulativeMedicationDuration).
+    "medication_request_dosage": pa.schema([
+        ("patient_id", pa.string()), ("resource_id", pa.string()), ("dosage_index", pa.int32()),
+        ("bounds_start", TS), ("bounds_end", TS), *PROVENANCE]),
     "procedure": pa.schema([
         ("patient_id", pa.string()), ("resource_id", pa.string()), ("status", pa.string()),
         ("performed_start", TS), ("performed_end", TS), ("recorded", TS), *PROVENANCE]),

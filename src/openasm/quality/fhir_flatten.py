@@ -214,6 +214,9 @@ def flatten_resource(resource: Any, rows: ClinicalRows, source_file: str, source
                 rows.add("observation_component", patient_id=patient_id, resource_id=resource_id,
                          component_index=index, system=system, code=code, value_quantity=value, value_unit=unit,
                          **where)
+    for index, start, end in values.get("_dosage_bounds", ()):
+        rows.add("medication_request_dosage", patient_id=patient_id, resource_id=resource_id, dosage_index=index,
+                 bounds_start=start, bounds_end=end, **where)
     if resource_type == "MedicationRequest" and values.get("medication_ref"):
         rows.medication_refs.append((patient_id, resource_id, values["medication_ref"], source_line))
     return table
@@ -290,7 +293,15 @@ def _medication_request(resource: dict, resource_id: str, patient_id: str) -> di
     dispense = resource.get("dispenseRequest") or {}
     supply, supply_unit = _quantity(dispense.get("expectedSupplyDuration"))
     quantity, quantity_unit = _quantity(dispense.get("quantity"))
-    dosage = next((d for d in resource.get("dosageInstruction") or [] if isinstance(d, dict)), {})
+    dosages = [d for d in resource.get("dosageInstruction") or [] if isinstance(d, dict)]
+    dosage = dosages[0] if dosages else {}
+    bounded = []
+    for index, item in enumerate(dosages):
+        period = (((item.get("timing") or {}).get("repeat") or {}).get("boundsPeriod"))
+        if isinstance(period, dict):
+            element = f"dosageInstruction[{index}].boundsPeriod"
+            bounded.append((index, parse_fhir_instant(period.get("start"), f"{element}.start"),
+                            parse_fhir_instant(period.get("end"), f"{element}.end", period_end=True)))
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     bounds = repeat.get("boundsPeriod") or {}
     dose_and_rate = next((d for d in dosage.get("doseAndRate") or [] if isinstance(d, dict)), {})
@@ -310,7 +321,8 @@ def _medication_request(resource: dict, resource_id: str, patient_id: str) -> di
             "frequency": _as_float(repeat.get("frequencyMax", repeat.get("frequency"))),
             "period": _as_float(repeat.get("period")), "period_unit": repeat.get("periodUnit"),
             "bounds_start": parse_fhir_instant(bounds.get("start"), "boundsPeriod.start"),
-            "bounds_end": parse_fhir_instant(bounds.get("end"), "boundsPeriod.end", period_end=True)}
+            "bounds_end": parse_fhir_instant(bounds.get("end"), "boundsPeriod.end", period_end=True),
+            "_dosage_bounds": bounded}
 
 
 def _recorded(resource: dict) -> datetime | None:
