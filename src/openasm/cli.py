@@ -358,11 +358,13 @@ def _register_stage_commands() -> None:
     from openasm import cli_model, cli_quality
     from openasm.explain.cli import register as register_explain
     from openasm.participation.cli import register as register_participation
+    from openasm.scoring.quality_cli import register as register_benchmarks
 
     cli_quality.register(app)
     register_participation(app)
     cli_model.register(app)
     register_explain(app)
+    register_benchmarks(app)
 
 
 _register_stage_commands()

@@ -17,7 +17,7 @@ from openasm.quality.aggregate import aggregate_measure_results, check_measure_a
 from openasm.quality.attribution import attribute_cases, unattributed_cases
 from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
 from openasm.quality.clinical_model import CLINICAL_SCHEMAS
-from openasm.quality.evaluate import evaluate_measures
+from openasm.quality.evaluate import ecqm_measures_for_year
 from openasm.quality.fhir_read import FhirReadResult, read_fhir
 from openasm.quality.gaps import list_measure_gaps
 from openasm.quality.pro_assessment import derive_pro_assessment
@@ -118,9 +118,12 @@ def run_quality(engine: Engine, rules: RulesForYear, out_dir: Path, feeds: Quali
     clinical = ClinicalTables.from_backend(engine.table)
     value_set_code = engine.save("value_set_code", ibis.memtable(value_set_codes(rules)))
     say("evaluating eCQMs")
-    cases = engine.save("quality__int_case_result", evaluate_measures(
-        clinical=clinical, value_set_code=value_set_code,
-        period=MeasurementPeriod.calendar_year(rules.performance_year), rules=rules))
+    period = MeasurementPeriod.calendar_year(rules.performance_year)
+    # One table per measure keeps each query plan small (Spark plans a union of seven eCQMs very slowly).
+    per_measure = [engine.save(f"quality__int_case_result_{m.ecqm_id.lower()}", m.evaluate(
+        clinical=clinical, value_set_code=value_set_code, period=period, rules=rules))
+        for m in ecqm_measures_for_year(rules)]
+    cases = engine.save("quality__int_case_result", ibis.union(*per_measure))
     say("attributing cases")
     attributed = publish(engine, out_dir, result, "measure_case_result", attribute_cases(
         measure_case_result=cases, encounter=clinical.encounter, practitioner=clinical.practitioner,
