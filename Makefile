@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/openasm demo --out demo-output --benes $(DEMO_BENES)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/synth_bench.py --benes 1000000

@@ -1,6 +1,7 @@
-"""The model stages give the same tables on DuckDB and PySpark for a small synthetic world: participation, the
-eCQMs on the synthetic EHR export (patient-level results), aggregates, quality and final scores, payment
-adjustments and dollars. The episode threshold is lowered so a world this small has participants."""
+"""Every stage gives the same tables on DuckDB and PySpark for a small synthetic world (one run per backend):
+ingest, the grouper and the cost scorer, participation, the eCQMs on the synthetic EHR export (patient-level
+results), aggregates, quality and final scores, payment adjustments and dollars. The episode threshold is lowered
+so a world this small has participants."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from openasm.participation.run import run_participation
 from openasm.participation.selected_area import load_selected_areas
-from openasm.pipeline import run_ingest
+from openasm.pipeline import run_claims_summary, run_ingest
 from openasm.pipeline_cost import run_cost, run_episodes
 from openasm.pipeline_model import ScoreInputs, run_payment, run_score
 from openasm.pipeline_quality import QualityFeeds, run_fhir_ingest, run_quality
@@ -19,14 +20,19 @@ from openasm.synth.fhir_export import generate_fhir_export
 from openasm.synth.model_feeds import generate_model_feeds
 
 from .conftest import assert_tables_equal
+from .test_backend_parity import COMPARED as INGEST_AND_SUMMARY
 
 OVERRIDES = {"participation.episode_volume_threshold": 3, "quality.benchmark_fallback_py": 2026}
-COMPARED = ("participant", "measure_case_result", "measure_aggregate", "measure_gap", "quality_measure_score",
+COST = ("episode", "episode_exclusion", "episode_attribution", "clinician_specialty", "episode_detail",
+        "episode_cost_line", "episode_hcc", "episode_expected", "measure_score")
+MODEL = ("participant", "measure_case_result", "measure_aggregate", "measure_gap", "quality_measure_score",
             "quality_category_score", "participant_score", "payment_adjustment", "adjustment_dollars")
+COMPARED = INGEST_AND_SUMMARY + COST + MODEL
 
 
 def run_model(engine, world, run, ehr, rules, make_feeds):
     run_ingest(engine, world)
+    run_claims_summary(engine, rules, run)
     run_episodes(engine, rules, run)
     run_cost(engine, rules, run)
     run_participation(engine, [rules], run, load_selected_areas(rules, None))
@@ -58,6 +64,13 @@ def test_model_stages_identical_on_duckdb_and_pyspark(tmp_path, engine_for):
                for backend in ("duckdb", "pyspark")}
     duck, spark = results["duckdb"], results["pyspark"]
     assert duck["measure_case_result"].num_rows > 100
-    assert duck["participant_score"].num_rows > 0
+    assert duck["participant_score"].num_rows > 0 and duck["episode"].num_rows > 50
+    differing = []
     for name in COMPARED:
-        assert_tables_equal(duck[name], spark[name], float_tol=1e-6, abs_tol=0.01)
+        # Sums run in a different order on each backend and least squares amplifies last-bit differences:
+        # agree to 1e-5 relative (under a dime on a $15,000 score) or a cent.
+        try:
+            assert_tables_equal(duck[name], spark[name], float_tol=1e-5, abs_tol=0.01)
+        except AssertionError as err:
+            differing.append(f"{name}: {err}")
+    assert not differing, "\n".join(differing)

@@ -127,8 +127,11 @@ def run_payment(engine: Engine, rules: RulesForYear, out_dir: Path, step: Step |
     based = engine.save("payment__int_part_b_base", compute_part_b_base(
         claim_line_status=status, participant=score, rules=rules))
     say("adjustment factors")
-    adjustment = publish(engine, out_dir, result, "payment_adjustment", compute_payment_adjustment(
-        participant_score=based.mutate(final_score=based.final_score.fill_null(0.0)), rules=rules))
+    adjusted = compute_payment_adjustment(
+        participant_score=based.mutate(final_score=based.final_score.fill_null(0.0)), rules=rules)
+    # Spark reads rule literals as DECIMAL: the published table keeps one type on every backend.
+    adjustment = publish(engine, out_dir, result, "payment_adjustment",
+                         adjusted.cast({"risk_level": "float64", "retention_rate": "float64"}))
     conditions = engine.fetch(check_pool_invariant_conditions(payment_adjustment=adjustment, rules=rules))
     not_applicable = enforce_pool_invariant(conditions.to_pylist())
     publish(engine, out_dir, result, "pool_invariant_check", ibis.memtable(conditions))

@@ -71,7 +71,7 @@ def compute_payment_adjustment(*, participant_score: ir.Table, rules: RulesForYe
     p = p.mutate(adjustment_factor=af).drop("_denominator")
     return p.mutate(
         payment_year=ibis.literal(rules.payment_year, "int32"),
-        risk_level=ibis.literal(risk_level), retention_rate=ibis.literal(retention),
+        risk_level=ibis.literal(risk_level, "float64"), retention_rate=ibis.literal(retention, "float64"),
         multiplier=1.0 + p.adjustment_factor,
         adjustment_amount=p.adjustment_factor * p.part_b_paid_amount,
     )
