@@ -131,7 +131,8 @@ class Engine:
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
-        self.con._session.sql(self.con.compile(expr)).write.parquet(str(tmp))
+        frame = _conform_spark_floats(self.con._session.sql(self.con.compile(expr)), expr.schema())
+        frame.write.parquet(str(tmp))
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         return self.table(name)
@@ -188,6 +189,18 @@ class Engine:
     def close(self) -> None:
         if self.backend == "duckdb":
             self.con.disconnect()
+
+
+def _conform_spark_floats(frame: Any, schema: Any) -> Any:
+    """Spark SQL reads a bare decimal literal (a rule value such as 0.09) as DECIMAL even where Ibis typed it
+    float64; store such columns as DOUBLE so a table has the same types on every backend."""
+    from pyspark.sql.functions import col
+    from pyspark.sql.types import DecimalType
+
+    for field in frame.schema.fields:
+        if isinstance(field.dataType, DecimalType) and field.name in schema and schema[field.name].is_floating():
+            frame = frame.withColumn(field.name, col(field.name).cast("double"))
+    return frame
 
 
 def _temp_name(path: Path) -> str:
