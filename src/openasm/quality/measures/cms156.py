@@ -111,9 +111,9 @@ def evaluate_cms156(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
         is_denominator=ibis.literal(True), is_denominator_exclusion=both.is_excluded, is_numerator=numer,
         evidence=_join_text(";", ibis.literal("Encounter/") + both.encounter_id, both._x_evidence,
                             ibis.ifelse(both.is_excluded, ibis.null("string"), evidence.cast("string"))),
-        _reason=reason.cast("string"))
-    result = finalize_case_result(cases.drop("_reason"), measure_id=MEASURE_ID, ecqm_id=ECQM_ID)
-    return inverse_gap_reason(result, cases)
+        gap_reason=reason.cast("string"))
+    # Inverse measure: the gap is being in the numerator, so its reason stays on numerator members only.
+    return finalize_case_result(cases, measure_id=MEASURE_ID, ecqm_id=ECQM_ID, inverse=True)
 
 
 def initial_population(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
@@ -198,16 +198,6 @@ def numerator_2_findings(*, orders: ir.Table, clinical: ClinicalTables, value_se
     return checked.select(patient_id=checked.patient_id,
                           finding=count + checked.drug_class + " without a diagnosis of " + words,
                           evidence="MedicationRequest/" + checked.resource_id).distinct()
-
-
-def inverse_gap_reason(result: ir.Table, cases: ir.Table) -> ir.Table:
-    """For an inverse measure the gap is being in the numerator: carry each case's reason (`cases._reason`) onto
-    numerator members and clear it for everyone else."""
-    reasons = cases.select(_g_patient=cases.patient_id, _g_group=cases.population_group, _g_reason=cases._reason)
-    joined = result.left_join(reasons, [result.patient_id == reasons._g_patient,
-                                         result.population_group == reasons._g_group])
-    return joined.mutate(gap_reason=ibis.ifelse(joined.is_numerator, joined._g_reason.fill_null("numerator met"),
-                                                ibis.null("string"))).select(*result.columns)
 
 
 def _summarize(findings: ir.Table, tag: str) -> ir.Table:
