@@ -70,3 +70,19 @@ def assert_tables_equal(left: pa.Table, right: pa.Table, float_tol: float = 1e-9
                 assert abs(va - vb) <= max(abs_tol, float_tol * max(1.0, abs(va), abs(vb))), (key, va, vb)
             else:
                 assert va == vb, (key, va, vb, row_a)
+
+
+@pytest.fixture
+def wide_console(monkeypatch):
+    """Rich wraps to the terminal width; CLI tests read whole lines."""
+    from openasm.cli import common
+
+    monkeypatch.setattr(common.console, "width", 300)
+    monkeypatch.setattr(common.err_console, "width", 300)
+
+
+def ingest_folder(engine, folder: Path):
+    """`runs.ingest.run_ingest` of a folder of canonical tables into the engine's run folder."""
+    from openasm.runs.ingest import IngestInputs, run_ingest
+
+    return run_ingest(engine, None, engine.run_dir, IngestInputs(Path(folder)))

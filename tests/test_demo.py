@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 
-from rich.console import Console
 from typer.testing import CliRunner
 
-from openasm import cli
 from openasm.cli import app
 
 
-def test_demo_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "console", Console(width=200))
+def test_demo_end_to_end(tmp_path, wide_console):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--benes", "1500", "--seed", "3"])
     assert result.exit_code == 0, result.output

@@ -1,8 +1,8 @@
 """The one place that knows backends: open DuckDB or PySpark, read source files, persist run tables.
 
-Stages never see this module: they take and return Ibis expressions. The pipeline uses an `Engine` to read
-raw files (with their file row numbers, so quarantine rows can name them), to materialise stage outputs, and
-to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`; a Spark run keeps them as
+Stages never see this module: they take and return Ibis expressions. The runners (`openasm.runs`) use an
+`Engine` to read raw files (with their file row numbers, so quarantine rows can name them), to materialise stage
+outputs, and to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`; a Spark run keeps them as
 Parquet under `<run_dir>/spark-tables/` so a later command can reopen the run folder with any master.
 """
 

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from openasm.cost.risk_adjust import build_risk_features, fit_expected_cost
+from openasm.cost.risk_adjust import fit_expected_cost
+from openasm.cost.risk_features import build_risk_features
 from openasm.cost.specialty_adjust import adjust_for_specialty
 from tests.conftest import assert_tables_equal
 from tests.cost.conftest import run

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openasm.rules import RulesError, load_parameter_files, load_rules, parse_override
-from openasm.rules.resolve import _package_rules_dir
+from openasm.rules.files import package_rules_dir
 
 
 # ------------------------------------------------------------------------------------------- hand-computed
@@ -141,8 +141,8 @@ def test_override_errors_name_the_parameter(overrides: dict, message: str) -> No
 
 # ------------------------------------------------------------------------------------------- broken folders
 def _copy_rules(tmp_path: Path) -> Path:
-    shutil.copytree(_package_rules_dir() / "params", tmp_path / "params")
-    shutil.copytree(_package_rules_dir() / "codes", tmp_path / "codes")
+    shutil.copytree(package_rules_dir() / "params", tmp_path / "params")
+    shutil.copytree(package_rules_dir() / "codes", tmp_path / "codes")
     return tmp_path
 
 

@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 
 from openasm.rules import list_code_lists, load_code_list, load_parameter_files, load_rules
-from openasm.rules.resolve import (
-    PAYMENT_YEAR_LAG,
-    _package_rules_dir,
-    code_list_names,
-    load_code_list_source,
-    resolve_parameter,
-)
+from openasm.rules.files import PAYMENT_YEAR_LAG, code_list_names, load_code_list_source, package_rules_dir
+from openasm.rules.resolve import resolve_parameter
 from openasm.schema.formats import (
     DRG_PATTERN,
     HCPCS_PATTERN,
@@ -321,7 +316,7 @@ def test_code_list_version_matches_shipped_lists() -> None:
     version = load_rules(2027).value("episodes.code_list_version")
     for name in list_code_lists():
         if name.startswith(("episodes__", "cost__")):
-            assert load_code_list_source(_package_rules_dir() / "codes" / f"{name}.source.yaml").version == version
+            assert load_code_list_source(package_rules_dir() / "codes" / f"{name}.source.yaml").version == version
 
 
 def test_national_averages_match_qpp_measures_data() -> None:
@@ -347,7 +342,7 @@ def test_expected_code_lists_are_shipped() -> None:
 
 @pytest.mark.parametrize("name", sorted(list_code_lists()))
 def test_code_list_has_source_and_rows(name: str) -> None:
-    source = load_code_list_source(_package_rules_dir() / "codes" / f"{name}.source.yaml")
+    source = load_code_list_source(package_rules_dir() / "codes" / f"{name}.source.yaml")
     table = load_code_list(name)
     assert table.num_rows > 0
     assert list(source.columns) == table.column_names, "source.yaml documents every column, in order"

@@ -46,7 +46,9 @@ def assignment_rules(rules: RulesForYear, measure_id: str) -> list[dict]:
 
 
 def standardized_line_cost(lines: ir.Table, rules: RulesForYear) -> tuple[ir.NumericValue, ir.StringValue]:
-    """§5: standardized amount when present, else the fallback named by `cost.standardization_source`."""
+    """§5: standardized amount when present, else the fallback named by `cost.standardization_source`. Post-acute
+    claims are dated by their from-date (`cost.post_acute_date_basis`)."""
+    rules.require({"cost.cost_basis": "standardized_allowed", "cost.post_acute_date_basis": "from_date"})
     source = rules.value("cost.standardization_source")
     if source != "input_else_allowed":
         raise ValueError(

@@ -56,8 +56,9 @@ def score_cost_points(*, measure_score: ir.Table, knots: ir.Table, rules: RulesF
     columns pass through) and a knot table (grain measure_id; see `openasm.cost.benchmarks`). Output: the
     `measure_score` rows, same grain, plus `achievement_points` (float64). Points are null when the entity has
     fewer than `cost.case_minimum` episodes (the measure is not scored), when its score is null, or when its
-    measure has no knots.
+    measure has no knots. MIPS cost improvement scoring is not added (`cost.improvement_scoring` false).
     """
+    rules.require({"cost.improvement_scoring": False})
     method = rules.value("cost.points_interpolation")
     if method != "linear":
         raise RulesError(f"cost.points_interpolation={method!r} is not implemented")

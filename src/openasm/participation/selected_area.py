@@ -21,11 +21,8 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from openasm.participation.specialty_plurality import (
-    plurality_basis,
-    plurality_weight,
-    select_part_b_lines,
-)
+from openasm.episodes.specialty import plurality_basis, plurality_weight
+from openasm.participation.specialty_plurality import PLURALITY_RULE, select_part_b_lines
 from openasm.rules import RulesForYear
 from openasm.schema.formats import CBSA_PATTERN
 
@@ -119,7 +116,7 @@ def locate_practice(*, claim_line: ir.Table, clinician: ir.Table, rules: RulesFo
     Grain: NPI. Columns: npi, tin, tin_source, has_clinician_record, practice_zip5, cbsa_code, is_physician,
     is_rhc_fqhc.
     """
-    basis = plurality_basis(rules)
+    basis = plurality_basis(rules, PLURALITY_RULE)
     lines = select_part_b_lines(claim_line=claim_line, rules=rules)
     tallies = lines.group_by("npi", "tin").agg(_weight=plurality_weight(lines, basis))
     weights = tallies.select(_w_npi=tallies.npi, _w_tin=tallies.tin, _w_weight=tallies._weight)

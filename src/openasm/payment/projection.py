@@ -39,7 +39,7 @@ def projection_rules(
     performance_years: Iterable[int] | None = None, overrides: Mapping | None = None
 ) -> dict[int, RulesForYear]:
     """Rules for each projected performance year (default `model.performance_years`), with the same overrides
-    in every year. A helper for the command line and pipeline; stages get the mapping passed in."""
+    in every year. A helper for the runners; stages get the mapping passed in."""
     years = list(performance_years) if performance_years is not None else None
     if years is None:
         years = [int(y) for y in load_rules(2027).value("model.performance_years")]

@@ -52,15 +52,12 @@ FINAL_SCORE_COLUMNS = (
 
 def _check_rules(rules: RulesForYear) -> tuple[float, float]:
     """The base weights, after checking the enum rules this module implements."""
-    implemented = {
+    rules.require({
         "scoring.reweight_policy": "shift_to_scorable_else_neutral",
         "scoring.practice_size_bonus_mode": "percent_of_score",
         "operations.euc_policy": "reweight_affected_categories",
         "scoring.zero_score_if_raw_nonpositive": True,
-    }
-    for name, value in implemented.items():
-        if rules.value(name) != value:
-            raise RulesError(f"{name}={rules.value(name)!r} is not implemented (only {value!r})")
+    })
     w_quality, w_cost = float(rules.value("quality.weight")), float(rules.value("cost.weight"))
     if abs(w_quality + w_cost - 1.0) > 1e-9 or min(w_quality, w_cost) < 0:
         raise RulesError(f"quality.weight + cost.weight must be 1 with neither negative; got {w_quality} + {w_cost}")

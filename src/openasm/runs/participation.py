@@ -1,4 +1,4 @@
-"""Run participation over a run folder (executes and writes; the stages stay pure).
+"""Run participation (§512.710) over a run folder.
 
 For each performance year, in order: find the eligibility year's episodes (the run's `episode` table when it
 holds that year, else the grouper is run for that calendar year into `participation__int_*` tables), judge
@@ -10,16 +10,15 @@ Optionally compare with the CMS participant list (`participant_list_comparison`)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from openasm.cost.exclusions import apply_exclusions, find_episode_exclusions
 from openasm.engine import Engine
@@ -28,11 +27,7 @@ from openasm.episodes.group import group_episodes
 from openasm.participation.cohort import cohort_specialty_table
 from openasm.participation.eligibility import check_performance_year, eligibility_year
 from openasm.participation.episode_volume import cohort_measure_table
-from openasm.participation.lock_in import (
-    PRIOR_COLUMNS,
-    empty_prior_participant,
-    prior_participants,
-)
+from openasm.participation.lock_in import empty_prior_participant, prior_participants
 from openasm.participation.participant_list import (
     comparable_list,
     compare_with_participant_list,
@@ -40,58 +35,52 @@ from openasm.participation.participant_list import (
 from openasm.participation.participants import PARTICIPANT_COLUMNS, select_participants
 from openasm.participation.selected_area import SelectedAreas
 from openasm.participation.specialty_plurality import select_part_b_lines
-from openasm.pipeline import count_rows, ensure_final_action, write_output
 from openasm.rules import RulesForYear
+from openasm.runs.final_action import ensure_final_action
+from openasm.runs.stage import (
+    StageResult,
+    Step,
+    count_rows,
+    no_step,
+    rules_rows,
+    write_output,
+)
 
 PARTICIPANT_TABLE = "participant"
 COMPARISON_TABLE = "participant_list_comparison"
-Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ParticipationInputs:
+    """The selected areas, an optional prior participant table (lock-in) and an optional CMS participant list
+    to compare with."""
+
+    selected_areas: SelectedAreas
+    prior_participant: pa.Table | None = None
+    participant_list: pa.Table | None = None
 
 
 @dataclass
-class ParticipationResult:
-    """What a participation run produced, for the CLI and the manifest."""
+class ParticipationResult(StageResult):
+    """The participant table's reasons and, with a CMS list, the agreement counts; the rules of every year."""
 
-    row_counts: dict[str, int] = field(default_factory=dict)
-    outputs: dict[str, Path] = field(default_factory=dict)
+    performance_years: list[int] = field(default_factory=list)
+    selected_areas: dict[str, Any] = field(default_factory=dict)
     episode_sources: dict[int, str] = field(default_factory=dict)
     reason_counts: list[dict] = field(default_factory=list)
     agreement_counts: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    rules_by_year: list[RulesForYear] = field(default_factory=list, repr=False)
+
+    def manifest_entries(self) -> dict[str, Any]:
+        # The rules record the values they served, so their rows are read after the run.
+        return {"participation": {
+            "performance_years": self.performance_years, "selected_areas": self.selected_areas,
+            "episode_sources": {str(k): v for k, v in self.episode_sources.items()},
+            **rules_rows(self.rules_by_year)}}
 
 
-def read_prior_participant_file(path: Path) -> pa.Table:
-    """A participant table of earlier performance years (Parquet or CSV written by `openasm participate`).
-    Needs performance_year, npi, is_participant, cohort, first_selected_year; returns the participants' rows
-    with PRIOR_COLUMNS."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"prior participant file {path} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            table = pq.read_table(path)
-        elif suffix == ".csv":
-            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={
-                "npi": pa.string(), "cohort": pa.string(), "performance_year": pa.int32(),
-                "first_selected_year": pa.int32(), "is_participant": pa.bool_()}))
-        else:
-            raise ValueError(f"prior participant file {path}: unsupported file type '{suffix}' (use .parquet or .csv)")
-    except pa.ArrowException as err:
-        raise ValueError(f"prior participant file {path}: unreadable: {err}") from err
-    needed = ["performance_year", "npi", "is_participant", "cohort", "first_selected_year"]
-    missing = [c for c in needed if c not in table.column_names]
-    if missing:
-        raise ValueError(f"prior participant file {path}: missing column(s) {', '.join(missing)}")
-    table = table.filter(pc.fill_null(table["is_participant"], False))
-    first = pc.coalesce(table["first_selected_year"].cast(pa.int32()), table["performance_year"].cast(pa.int32()))
-    return pa.table({
-        "performance_year": table["performance_year"].cast(pa.int32()), "npi": table["npi"].cast(pa.string()),
-        "cohort": table["cohort"].cast(pa.string()), "first_selected_year": first,
-    }).select(list(PRIOR_COLUMNS))
-
-
-def eligibility_episodes(engine: Engine, rules: RulesForYear, claim_line: ir.Table, say: Step) -> tuple[ir.Table, ir.Table, str]:
+def eligibility_episodes(engine: Engine, rules: RulesForYear, claim_line: ir.Table,
+                         say: Step) -> tuple[ir.Table, ir.Table, str]:
     """The episodes and attribution of the eligibility year: the run's tables when they hold that year,
     else the grouper (ebcm §3–§4, exclusions §6) run for that calendar year with the rules of the PY."""
     year = eligibility_year(rules)
@@ -128,19 +117,24 @@ def _existing_participants(engine: Engine, result: ParticipationResult) -> ir.Ta
 
 
 def run_participation(
-    engine: Engine, rules_by_year: list[RulesForYear], out_dir: Path, selected_areas: SelectedAreas,
-    prior_file: pa.Table | None = None, participant_list: pa.Table | None = None, step: Step | None = None,
+    engine: Engine, rules: RulesForYear | Sequence[RulesForYear], run_dir: Path, inputs: ParticipationInputs,
+    step: Step | None = None,
 ) -> ParticipationResult:
-    """Compute the participant table for each performance year of `rules_by_year` (ascending), with lock-in."""
-    say = step or (lambda _: None)
-    result = ParticipationResult()
-    rules_by_year = sorted(rules_by_year, key=lambda r: r.performance_year)
+    """Compute the participant table for each performance year of `rules` (one year's rules or several), in
+    ascending order so lock-in sees the earlier years."""
+    say = step or no_step
+    rules_by_year = sorted([rules] if isinstance(rules, RulesForYear) else list(rules),
+                           key=lambda r: r.performance_year)
     years = [r.performance_year for r in rules_by_year]
+    areas = inputs.selected_areas
+    prior_file, participant_list = inputs.prior_participant, inputs.participant_list
+    result = ParticipationResult(performance_years=years, rules_by_year=rules_by_year, selected_areas={
+        "source": areas.source, "evidence": areas.evidence, "area_count": areas.table.num_rows})
     for rules in rules_by_year:
         check_performance_year(rules)
     claim_line, _ = ensure_final_action(engine)
     clinician = engine.table("clinician")
-    selected = ibis.memtable(selected_areas.table)
+    selected = ibis.memtable(areas.table)
     existing = _existing_participants(engine, result)
     kept = existing.filter(~existing.performance_year.isin(years)) if existing is not None else None
     if kept is not None and count_rows(kept.filter(kept.performance_year > min(years))) > 0:
@@ -173,7 +167,7 @@ def run_participation(
     engine.drop(PARTICIPANT_TABLE + "__new")
     for year in years:
         engine.drop(f"participation__int_participant_{year}")
-    result.outputs[PARTICIPANT_TABLE] = write_output(engine, stored, out_dir, PARTICIPANT_TABLE)
+    result.outputs[PARTICIPANT_TABLE] = write_output(engine, stored, run_dir, PARTICIPANT_TABLE)
     result.row_counts[PARTICIPANT_TABLE] = count_rows(stored)
     now = stored.filter(stored.performance_year.isin(years))
     counts = now.group_by("performance_year", "reason", "cohort").agg(clinicians=now.count())
@@ -183,7 +177,7 @@ def run_participation(
         parts = [compare_with_participant_list(participant=stored, participant_list=listed, performance_year=y)
                  for y in years]
         compared = engine.save(COMPARISON_TABLE, ibis.union(*parts) if len(parts) > 1 else parts[0])
-        result.outputs[COMPARISON_TABLE] = write_output(engine, compared, out_dir, COMPARISON_TABLE)
+        result.outputs[COMPARISON_TABLE] = write_output(engine, compared, run_dir, COMPARISON_TABLE)
         result.row_counts[COMPARISON_TABLE] = count_rows(compared)
         agreement = compared.group_by("performance_year", "agreement").agg(clinicians=compared.count())
         result.agreement_counts = engine.fetch(agreement.order_by("performance_year", "agreement")).to_pylist()

@@ -1,24 +1,16 @@
-"""`openasm explain --npi N --py 2027 --run RUN`: the chain from measures to dollars for one participant.
-
-Reads the run's published tables (`RUN/outputs/<table>.parquet`), keeps the NPI's rows, and prints the
-explanation built by `openasm.explain.chain` with every parameter's citation and evidence, flagging each number
-that rests on a secondary or default value. `register(app)` adds the command to a Typer app.
-"""
+"""The finished tables an explanation reads: the NPI's rows of the run's published tables
+(`RUN/outputs/<table>.parquet`), and the rules values the run recorded in its manifest."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import typer
-from rich.console import Console
 
-from openasm.explain.chain import ExplainError, Explanation, explain_participant
-from openasm.explain.render import render_console, render_markdown
+from openasm.explain.chain import Explanation
+from openasm.schema.run_folder import OUTPUTS, read_manifest_if_any
 
 # table -> (NPI column, the stage that writes it)
 REQUIRED_TABLES = {
@@ -29,11 +21,6 @@ REQUIRED_TABLES = {
     "payment_adjustment": ("npi", "the payment stage"),
 }
 OPTIONAL_TABLES = {"adjustment_dollars": ("npi", "the payment stage")}
-OUTPUTS = "outputs"
-MANIFEST = "manifest.json"
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 class RunTablesError(ValueError):
@@ -76,10 +63,7 @@ def _rows_matching(path: Path, column: str, values: list[str]) -> pa.Table:
 def manifest_differences(run_dir: Path, expl: Explanation) -> list[str]:
     """Parameters whose value here differs from the value the run recorded in its manifest (e.g. the run used
     a --set override that this command was not given)."""
-    path = Path(run_dir) / MANIFEST
-    if not path.is_file():
-        return []
-    recorded = {row["name"]: row for row in json.loads(path.read_text()).get("rules_used", [])}
+    recorded = {row["name"]: row for row in read_manifest_if_any(run_dir).get("rules_used", [])}
     out = []
     for p in expl.parameters():
         row = recorded.get(p.name)
@@ -87,39 +71,3 @@ def manifest_differences(run_dir: Path, expl: Explanation) -> list[str]:
             out.append(f"{p.name}: the run used {row.get('value')} ({row.get('evidence')}), this explanation "
                        f"uses {p.value} ({p.evidence})")
     return out
-
-
-def register(app: typer.Typer) -> None:
-    """Add the `explain` command to `app`."""
-
-    @app.command("explain")
-    def explain(
-        npi: Annotated[str, typer.Option("--npi", help="Participant NPI")],
-        py: Annotated[int, typer.Option("--py", help="Performance year")] = 2027,
-        run: Annotated[Path, typer.Option("--run", help="Run folder with outputs/*.parquet")] = Path("openasm-run"),
-        set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a rule: name=value")] = None,
-        output_format: Annotated[str, typer.Option("--format", help="rich (default) or markdown")] = "rich",
-    ) -> None:
-        """Explain one participant's final score, adjustment factor and dollars, step by step, with every
-        rule's citation and evidence; numbers resting on secondary or default values are flagged."""
-        from openasm.rules import RulesError, load_rules, parse_override
-
-        if output_format not in ("rich", "markdown"):
-            _fail(f"--format '{output_format}': expected rich or markdown")
-        try:
-            rules = load_rules(py, [parse_override(text) for text in set_ or []])
-            tables = read_npi_rows(run, npi)
-            expl = explain_participant(npi=npi, rules=rules, **tables)
-        except (RulesError, RunTablesError, ExplainError) as err:
-            _fail(str(err))
-        if output_format == "markdown":
-            console.print(render_markdown(expl), markup=False, highlight=False, soft_wrap=True)
-        else:
-            render_console(expl, console)
-        for line in manifest_differences(run, expl):
-            err_console.print(f"[bold yellow]warning:[/] {line}")
-
-
-def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code=2)

@@ -1,0 +1,90 @@
+"""Tool commands: `report` (HTML pages from a run's finished tables) and `demo` (every stage on a synthetic
+world)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from openasm.cli.app import app
+from openasm.cli.claims import cost, episodes, ingest, summarize, synth
+from openasm.cli.common import (
+    BackendOpt,
+    PyOpt,
+    SetOpt,
+    console,
+    load_rules,
+    run_year_stage,
+)
+from openasm.cli.model import participate, payment, score
+from openasm.cli.quality import ingest_fhir, quality, synth_fhir
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: run folder)")] = None,
+    py: PyOpt = 2027,
+    set_: SetOpt = None,
+) -> None:
+    """Write the HTML summary page (index.html) from a run's finished tables."""
+    from openasm.report.html import write_report
+
+    path = write_report(run_dir, out or run_dir, load_rules(py, set_))
+    console.print(f"report: {path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Demo output folder")] = Path("demo-output"),
+    benes: Annotated[int, typer.Option("--benes")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    py: PyOpt = 2027,
+    backend: BackendOpt = "duckdb",
+) -> None:
+    """Synthetic world → ingest → episodes → cost → participation → synthetic EHR and feeds → quality → scores →
+    payment → HTML report."""
+    import pyarrow.parquet as pq
+
+    from openasm.runs.participant_list import (
+        ParticipantListInputs,
+        run_participant_list_comparison,
+    )
+    from openasm.synth.model_feeds import generate_model_feeds
+
+    started = time.perf_counter()
+    if out.exists():
+        shutil.rmtree(out)
+    world = out / "synthetic-world"
+    run = out / "run"
+    # CY PY-3 gives the eligibility year (PY-2) its enrollment and history look-back.
+    synth(out=world, benes=benes, seed=seed, years=f"{py - 3}-{py}", chunk_benes=25_000)
+    ingest(input_dir=world, out=run, backend=backend, spark_master=None)
+    summarize(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
+    episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, code_lists=None, backend=backend,
+             spark_master=None)
+    cost(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None)
+    participate(run_dir=run, py=[py], years=None, selected_areas=None, prior=None, compare_with=None, set_=None,
+                code_lists=None, backend=backend, spark_master=None)
+    feeds_dir = out / "synthetic-feeds"
+    feeds = generate_model_feeds(world, feeds_dir, py, seed=seed,
+                                 participant=pq.read_table(run / "outputs" / "participant.parquet"))
+    console.print(f"synthetic feeds: {', '.join(f'{k} ({v:,} rows)' for k, v in feeds.rows.items())}")
+    run_year_stage(run_participant_list_comparison, run, ParticipantListInputs(feeds.files["participant_list"]),
+                   title="participant list comparison", py=py, set_=None, backend=backend, spark_master=None)
+    synth_fhir(world=world, out=out / "synthetic-ehr", py=py, seed=seed, copies=1)
+    ingest_fhir(paths=[out / "synthetic-ehr"], out=run, backend=backend)
+    quality(run_dir=run, py=py, q220=feeds.files.get("q220"), q492=feeds.files.get("q492"), qpp_json=None,
+            qrda3=None, group_reporting=None, set_=None, code_lists=None, backend=backend, spark_master=None)
+    # PY2027 MIPS benchmarks are unpublished and a synthetic cohort has too few reporters for its own, so the
+    # demo scores quality against the PY2026 MIPS benchmarks (an explicit, recorded override).
+    score(run_dir=run, py=py, attestation=feeds.files.get("ia_pi_attestation"), euc=None, practice_size=None,
+          benchmarks=None, set_=[f"quality.benchmark_fallback_py={py - 1}"], code_lists=None, backend=backend,
+          spark_master=None)
+    payment(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None)
+    report(run_dir=run, out=out, py=py, set_=None)
+    console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")

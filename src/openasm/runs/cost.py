@@ -1,0 +1,58 @@
+"""Run the cost-measure scorer (ebcm §7–§9): HCC flags → risk features → national OLS → specialty adjustment →
+measure scores per TIN and TIN-NPI → achievement points, publishing the expected costs, coefficients, knots and
+scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openasm.cost.benchmarks import build_cost_knots
+from openasm.cost.hcc import compute_hcc_flags, load_hcc_reference
+from openasm.cost.measure_score import compute_measure_scores
+from openasm.cost.points import score_cost_points
+from openasm.cost.risk_adjust import fit_expected_cost
+from openasm.cost.risk_features import build_risk_features
+from openasm.cost.specialty_adjust import adjust_for_specialty
+from openasm.engine import Engine
+from openasm.rules import RulesForYear
+from openasm.runs.final_action import ensure_final_action
+from openasm.runs.stage import StageResult, Step, no_step, publish
+
+
+def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = None,
+             step: Step | None = None) -> StageResult:
+    """Risk-adjust scored episodes, compute measure scores per TIN and TIN-NPI, and their achievement points."""
+    say = step or no_step
+    result = StageResult()
+    claim_line, _ = ensure_final_action(engine)
+    episode = engine.table("episode")
+    scored = engine.save("cost__int_scored_episode", episode.filter(episode.exclusion_reason.isnull()))
+    base = {name: engine.table(name) for name in ("claim_diagnosis", "beneficiary", "enrollment")}
+
+    say("flagging HCCs")
+    hcc = engine.save("episode_hcc", compute_hcc_flags(
+        episode=scored, claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"],
+        beneficiary=base["beneficiary"], hcc_reference=load_hcc_reference(rules), rules=rules))
+    features = engine.save("episode_risk_feature", build_risk_features(
+        episode=scored, hcc_flags=hcc, beneficiary=base["beneficiary"], enrollment=base["enrollment"],
+        claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=rules))
+
+    say("fitting the risk model")
+    observed = engine.table("episode_observed").semi_join(scored, "episode_id")
+    observed = engine.save("cost__int_observed_scored", observed.select("episode_id", "measure_id", "observed_cost"))
+    expected, coefficient = fit_expected_cost(episode_observed=observed, risk_feature=features, rules=rules,
+                                              execute=engine.fetch)
+    expected = publish(engine, run_dir, result, "episode_expected", expected)
+    publish(engine, run_dir, result, "risk_model_coefficient", coefficient)
+
+    say("scoring entities")
+    entity_expected = engine.save("episode_entity_expected", adjust_for_specialty(
+        episode_expected=expected, episode_attribution=engine.table("episode_attribution"),
+        clinician_specialty=engine.table("clinician_specialty"), rules=rules))
+    scores = engine.save("cost__int_measure_score", compute_measure_scores(
+        episode_entity_expected=entity_expected, episode_expected=expected, rules=rules))
+    knots = publish(engine, run_dir, result, "cost_benchmark_knots", build_cost_knots(measure_score=scores,
+                                                                                      rules=rules))
+    publish(engine, run_dir, result, "measure_score", score_cost_points(measure_score=scores, knots=knots,
+                                                                        rules=rules))
+    return result
