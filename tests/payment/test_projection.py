@@ -21,7 +21,7 @@ from openasm.rules import load_rules
 
 PEERS = [("B", 82.0, 450_000.0), ("C", 47.5, 250_000.0), ("D", 65.0, 500_000.0), ("E", 30.0, 200_000.0),
          ("F", 0.0, 150_000.0)]  # the rest of the §9 HF cohort
-RL_BY_PY = {2027: 0.09, 2028: 0.10, 2029: 0.11, 2030: 0.12, 2031: 0.12}  # payment.risk_level at PaY = PY + 2
+RL_BY_PY = {2027: 0.09, 2028: 0.09, 2029: 0.10, 2030: 0.11, 2031: 0.12}  # payment.risk_level at PaY = PY + 2
 
 
 def _cohort(rows=PEERS, cohort="hf"):
