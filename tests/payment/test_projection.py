@@ -156,6 +156,11 @@ def test_properties(engine, peers, score, base, trend):
                                              cohort_scores=cohort, rules_by_year=rules))
     for py, rl in RL_BY_PY.items():
         worst, expected, best = (got[("S", py, s)] for s in ("worst", "expected", "best"))
+        if best["adjustment_factor"] is None or expected["adjustment_factor"] is None:
+            # No Part B behind any FS > 0 participant: the scaling factor is undefined and so is AF (never +RL).
+            assert base == 0.0 and all(s == 0.0 or pb == 0.0 for s, pb in peers)
+            assert (best if best["adjustment_factor"] is None else expected)["scaling_factor"] is None
+            continue
         assert worst["adjustment_factor"] <= expected["adjustment_factor"] + 1e-12
         assert expected["adjustment_factor"] <= best["adjustment_factor"] + 1e-12
         assert worst["payment_year_adjustment_amount"] <= expected["payment_year_adjustment_amount"] + 1e-6

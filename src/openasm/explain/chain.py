@@ -125,7 +125,7 @@ class _Chain:
 # ----------------------------------------------------------------------------------------------- chain
 def explain_participant(
     *, npi: str, rules: RulesForYear, participant_score, quality_measure_score=None, quality_category_score=None,
-    measure_score=None, payment_adjustment=None, adjustment_dollars=None,
+    measure_score=None, payment_adjustment=None, adjustment_dollars=None, pool_invariant_check=None,
 ) -> Explanation:
     """§512.725–§512.750: the explanation of one NPI's final score, adjustment factor and dollars for
     `rules.performance_year`. Tables may hold other NPIs and years; only this NPI's rows are read."""
@@ -147,7 +147,9 @@ def explain_participant(
     if payment_adjustment is not None and not pay_rows:
         raise ExplainError(f"NPI {npi} has no payment_adjustment row for payment year {rules.payment_year}")
     if pay_rows:
-        _payment_steps(chain, npi, pay_rows[0], final, rows_of(adjustment_dollars))
+        pool_rows = [r for r in rows_of(pool_invariant_check) if r.get("cohort") == pay_rows[0].get("cohort")
+                     and r.get("payment_year", rules.payment_year) == rules.payment_year]
+        _payment_steps(chain, npi, pay_rows[0], final, rows_of(adjustment_dollars), pool_rows[0] if pool_rows else {})
     return Explanation(npi=npi, performance_year=py, payment_year=rules.payment_year, cohort=str(ps.get("cohort")),
                        tin=ps.get("tin"), steps=tuple(chain.steps))
 
@@ -270,7 +272,17 @@ def _final_score_steps(chain: _Chain, ps: dict, quality: str, cost: str) -> str:
                      check=check_recomputed("final score", recomputed, fs, 1e-6))
 
 
-def _payment_steps(chain: _Chain, npi: str, pa_row: dict, final: str, dollar_rows: list[dict]) -> None:
+def _clamp_note(raw: float, clamped: float, digits: int, pool_row: dict) -> str:
+    """When the ±RL clamp binds for this participant: its unclamped AF and what the cohort leaves unpaid."""
+    if abs(raw - clamped) <= 1e-12:
+        return ""
+    unpaid = num(pool_row.get("unpaid_pool_amount"))
+    return (f"the clamp binds: unclamped AF {pct(raw, digits)}"
+            + (f"; the cohort's pool leaves {usd(unpaid)} unpaid" if unpaid is not None else ""))
+
+
+def _payment_steps(chain: _Chain, npi: str, pa_row: dict, final: str, dollar_rows: list[dict],
+                   pool_row: dict) -> None:
     rules = chain.rules
     digits = int(rules.value("payment.af_display_decimals"))
     fs, pb = num(pa_row.get("final_score")), num(pa_row.get("part_b_paid_amount"))
@@ -310,6 +322,7 @@ def _payment_steps(chain: _Chain, npi: str, pa_row: dict, final: str, dollar_row
               "pool / Σ over FS > 0 of RL × TFS × PB (cohort)", (), ("pool", "transformed_final_score"))
     clamp = rules.value("payment.af_clamp")
     zero = float(rules.value("payment.zero_score_af"))
+    note = ""
     if neutral:
         formula, recomputed = "neutral participant: AF = 0", 0.0
     elif positive and tfs is not None and sf is not None and rl is not None:
@@ -317,12 +330,15 @@ def _payment_steps(chain: _Chain, npi: str, pa_row: dict, final: str, dollar_row
         recomputed = min(max(raw, float(clamp[0]) * rl), float(clamp[1]) * rl)
         formula = (f"RL × TFS × SF − RL = {rl} × {fmt(tfs, 6)} × {fmt(sf, 6)} − {rl} = {pct(raw, digits)}, "
                    f"clamped to [{clamp[0]}·RL, {clamp[1]}·RL]")
+        note = _clamp_note(raw, recomputed, digits, pool_row)
+    elif positive:
+        formula, recomputed = "scaling factor undefined (no Part B behind any FS > 0 participant): AF unknown", None
     else:
         recomputed = None if rl is None else zero * rl
         formula = f"final score 0: AF = {zero:g} × RL"
     chain.add("adjustment_factor", "Payment adjustment factor AF", af, pct(af, digits), formula,
               ("payment.af_clamp", "payment.zero_score_af"),
-              ("risk_level", "scaling_factor", "transformed_final_score", final),
+              ("risk_level", "scaling_factor", "transformed_final_score", final), note=note,
               check=check_recomputed("AF", recomputed, af, 1e-9))
     mult = num(pa_row.get("multiplier"))
     chain.add("multiplier", f"Multiplier for payment year {rules.payment_year}", mult, fmt(mult, digits),

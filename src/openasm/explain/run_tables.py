@@ -21,6 +21,8 @@ REQUIRED_TABLES = {
     "payment_adjustment": ("npi", "the payment stage"),
 }
 OPTIONAL_TABLES = {"adjustment_dollars": ("npi", "the payment stage")}
+# Read for the participant's cohort (the pool it shares): what a binding clamp leaves unpaid.
+COHORT_TABLE = "pool_invariant_check"
 
 
 class RunTablesError(ValueError):
@@ -51,6 +53,11 @@ def read_npi_rows(run_dir: Path, npi: str) -> dict[str, pa.Table]:
         if "entity_level" in by_tin.column_names:
             by_tin = by_tin.filter(pc.equal(by_tin["entity_level"], "tin").fill_null(False))
         tables["measure_score"] = pa.concat_tables([tables["measure_score"], by_tin])
+    cohorts = [c for c in tables["participant_score"].column("cohort").to_pylist() if c is not None] if (
+        "cohort" in tables["participant_score"].column_names) else []
+    pool_path = folder / f"{COHORT_TABLE}.parquet"
+    if cohorts and pool_path.is_file():
+        tables[COHORT_TABLE] = _rows_matching(pool_path, "cohort", cohorts)
     return tables
 
 

@@ -11,6 +11,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.rules import RulesForYear
+from openasm.schema.value_ranges import range_findings
 
 PARTICIPANT_COLUMNS = ("cohort", "npi", "final_score", "part_b_paid_amount", "is_neutral")
 
@@ -43,8 +44,9 @@ def transform_final_score(*, participant_score: ir.Table, rules: RulesForYear) -
 def compute_payment_adjustment(*, participant_score: ir.Table, rules: RulesForYear) -> ir.Table:
     """§512.750(c)(1): per cohort, pool = (1 − retention) × RL × Σ PB (participants with a final score, FS = 0
     included when `payment.pool_base_includes_zero_score`); SF = pool / Σ_{FS>0} RL × TFS × PB;
-    AF = RL × TFS × SF − RL for FS > 0, clamped to `payment.af_clamp` × RL; AF = `payment.zero_score_af` × RL
-    for FS = 0; AF = 0 for neutral participants (EUC, unscorable), who are left out of pool and SF.
+    AF = RL × TFS × SF − RL for FS > 0, clamped to `payment.af_clamp` × RL (null when SF is undefined: no Part B
+    behind any FS > 0 participant); AF = `payment.zero_score_af` × RL for FS = 0; AF = 0 for neutral participants
+    (EUC, unscorable), who are left out of pool and SF. Inputs are checked first (`invalid_payment_inputs`).
     RL and retention are the payment-year values (PY + 2).
 
     Grain: participant. Columns: PARTICIPANT_COLUMNS, payment_year, risk_level, retention_rate,
@@ -67,7 +69,10 @@ def compute_payment_adjustment(*, participant_score: ir.Table, rules: RulesForYe
     p = p.mutate(scaling_factor=p.pool_amount / p._denominator.nullif(0.0))
     raw_af = risk_level * p.transformed_final_score * p.scaling_factor - risk_level
     clamped = ibis.greatest(ibis.least(raw_af, clamp_high), clamp_low)
-    af = ibis.cases((p.is_neutral, 0.0), (positive, clamped), else_=zero_af)
+    # No Part B behind any FS > 0 participant leaves SF undefined: their AF is unknown, never the clamp's bound.
+    defined = p.scaling_factor.notnull() & ~p.scaling_factor.isnan() & ~p.scaling_factor.isinf()
+    af = ibis.cases((p.is_neutral, 0.0), (positive & defined, clamped), (positive, ibis.null("float64")),
+                    else_=zero_af)
     p = p.mutate(adjustment_factor=af).drop("_denominator")
     return p.mutate(
         payment_year=ibis.literal(rules.payment_year, "int32"),
@@ -75,6 +80,13 @@ def compute_payment_adjustment(*, participant_score: ir.Table, rules: RulesForYe
         multiplier=1.0 + p.adjustment_factor,
         adjustment_amount=p.adjustment_factor * p.part_b_paid_amount,
     )
+
+
+def invalid_payment_inputs(*, participant_score: ir.Table) -> ir.Table:
+    """§512.750 inputs that cannot enter a pool: a final score that is not a finite number from 0 to 100, a Part B
+    amount that is not finite or is negative. Columns: cohort, npi, column_name, value, expected."""
+    return range_findings(participant_score, key=("cohort", "npi"),
+                          bounds={"final_score": (0.0, 100.0), "part_b_paid_amount": (0.0, None)})
 
 
 def check_pool_invariant(*, payment_adjustment: ir.Table) -> ir.Table:
@@ -98,9 +110,11 @@ class PoolInvariantError(RuntimeError):
 
 def check_pool_invariant_conditions(*, payment_adjustment: ir.Table, rules: RulesForYear) -> ir.Table:
     """asm-model §7.6 with the conditions it rests on, per cohort: `check_pool_invariant` plus clamp_binds (some
-    FS > 0 participant's unclamped AF lies outside `payment.af_clamp`), has_positive_score, and applies (FS = 0
-    participants are in the pool base, FS = 0 ⇒ AF = −RL, no clamp binds, and some FS > 0). Where `applies`
-    and not `holds`, the run is wrong (see `enforce_pool_invariant`). Grain: cohort."""
+    FS > 0 participant's unclamped AF lies outside `payment.af_clamp`), has_positive_score, pool_amount,
+    unpaid_pool_amount (the pool minus what FS > 0 participants get back, (AF + RL) × PB: what a binding clamp
+    leaves undistributed), scaling_factor_defined, and applies (FS = 0 participants are in the pool base,
+    FS = 0 ⇒ AF = −RL, no clamp binds, SF defined and some FS > 0). Where `applies` and not `holds`, the run is
+    wrong (see `enforce_pool_invariant`). Grain: cohort."""
     clamp_low, clamp_high = (float(v) for v in rules.value("payment.af_clamp"))
     zero_in_pool = bool(rules.value("payment.pool_base_includes_zero_score"))
     zero_af_is_floor = float(rules.value("payment.zero_score_af")) == -1.0
@@ -109,15 +123,21 @@ def check_pool_invariant_conditions(*, payment_adjustment: ir.Table, rules: Rule
     raw = a.risk_level * a.transformed_final_score * a.scaling_factor - a.risk_level
     eps = 1e-12
     binds = positive & ((raw < clamp_low * a.risk_level - eps) | (raw > clamp_high * a.risk_level + eps))
+    # What the FS > 0 participants get back of the pool: (AF + RL) × PB; a binding upper clamp leaves the rest unpaid.
+    returned = ibis.ifelse(positive, (a.adjustment_factor + a.risk_level) * a.part_b_paid_amount, 0.0)
     conditions = a.group_by(_c_cohort=a.cohort).agg(
         payment_year=a.payment_year.max(),
         clamp_binds=ibis.ifelse(binds, 1, 0).max() == 1,
         has_positive_score=ibis.ifelse(positive, 1, 0).max() == 1,
+        pool_amount=a.pool_amount.max(),
+        unpaid_pool_amount=a.pool_amount.max() - returned.sum(),
+        scaling_factor_defined=ibis.ifelse(positive & a.adjustment_factor.isnull(), 1, 0).max() == 0,
     )
     check = check_pool_invariant(payment_adjustment=payment_adjustment)
     out = check.join(conditions, check.cohort == conditions._c_cohort).drop("_c_cohort")
     return out.mutate(
         applies=ibis.literal(zero_in_pool and zero_af_is_floor) & ~out.clamp_binds & out.has_positive_score
+        & out.scaling_factor_defined
     )
 
 
@@ -139,3 +159,20 @@ def enforce_pool_invariant(check_rows: list[dict]) -> list[dict]:
             "final score of 0 is in the pool base: " + "; ".join(lines)
         )
     return [r for r in check_rows if not r["applies"]]
+
+
+def pool_invariant_notes(not_applicable: list[dict]) -> list[str]:
+    """What the user must know of each cohort where the §7.6 invariant does not apply: a binding clamp and the
+    pool it leaves unpaid, an undefined scaling factor, or no positive score."""
+    notes = []
+    for row in not_applicable:
+        where = f"cohort {row['cohort']} (payment year {row['payment_year']})"
+        if not row.get("scaling_factor_defined", True):
+            notes.append(f"{where}: the scaling factor is undefined (no Part B behind any participant with a final "
+                         "score above 0); their adjustment factors are left empty")
+        if row.get("clamp_binds"):
+            notes.append(f"{where}: the ±risk-level clamp binds; ${row.get('unpaid_pool_amount') or 0:,.2f} of the "
+                         f"${row.get('pool_amount') or 0:,.2f} pool is not paid out (pool_invariant_check)")
+        if not row.get("has_positive_score", True):
+            notes.append(f"{where}: no participant has a final score above 0, so nothing is redistributed")
+    return notes

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from openasm.payment.adjustment import pool_invariant_notes
 from openasm.payment.calendar import model_calendar, model_obligations
 from openasm.report.charts import histogram, line_chart
 from openasm.report.render import esc, fmt_count, fmt_money, html_table, read_rows
@@ -102,9 +103,12 @@ def section_adjustments(run_dir: Path, manifest: dict[str, Any], rules: RulesFor
     by_tin = [[esc(t["billing_tin"]), fmt_count(t["participant_count"]), fmt_money(t["payment_year_paid_amount"]),
                fmt_money(t["payment_year_adjustment_amount"]), _pct(t["effective_adjustment_rate"]),
                "yes" if t["has_estimate"] else ""] for t in read_rows(run_dir, "adjustment_dollars_by_tin") or []]
+    invariant = read_rows(run_dir, "pool_invariant_check") or []
     checks = [[esc(c["cohort"]), fmt_money(c["net_adjustment"]), fmt_money(c["expected_net_adjustment"]),
                "yes" if c["applies"] else "no", "<span class='ok'>holds</span>" if c["holds"]
-               else "<span class='bad'>differs</span>"] for c in read_rows(run_dir, "pool_invariant_check") or []]
+               else "<span class='bad'>differs</span>", fmt_money(c.get("unpaid_pool_amount"))] for c in invariant]
+    notes = "".join(f"<p class='bad'>{esc(n)}</p>" for n in pool_invariant_notes([c for c in invariant
+                                                                                 if not c["applies"]]))
     return ("<h2 id='payment'>Payment adjustments (§512.750)</h2>"
             f"<p>{esc(pool_text)}. Dollars = adjustment factor × the participant's covered professional services "
             "paid in the payment year (estimated from the performance year when the claims do not reach it).</p>"
@@ -114,8 +118,8 @@ def section_adjustments(run_dir: Path, manifest: dict[str, Any], rules: RulesFor
             + html_table(["TIN", "participants", "paid (PaY)", "adjustment (PaY)", "effective rate", "estimate"], by_tin,
                      [False, True, True, True, True, False])
             + "<h3>Pool invariant Σ AF·PB = −retention·RL·ΣPB</h3>"
-            + html_table(["cohort", "Σ AF·PB", "−retention·RL·ΣPB", "applies", "result"], checks,
-                     [False, True, True, False, False]))
+            + html_table(["cohort", "Σ AF·PB", "−retention·RL·ΣPB", "applies", "result", "pool not paid out"],
+                         checks, [False, True, True, False, False, True]) + notes)
 
 
 def section_projection(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:

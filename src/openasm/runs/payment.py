@@ -13,6 +13,8 @@ from openasm.payment.adjustment import (
     check_pool_invariant_conditions,
     compute_payment_adjustment,
     enforce_pool_invariant,
+    invalid_payment_inputs,
+    pool_invariant_notes,
 )
 from openasm.payment.dollars import compute_adjustment_dollars, roll_up_dollars_by_tin
 from openasm.payment.part_b_base import compute_part_b_base
@@ -22,7 +24,7 @@ from openasm.payment.projection import (
     projection_rules,
 )
 from openasm.rules import RulesForYear
-from openasm.runs.stage import StageResult, Step, no_step, publish
+from openasm.runs.stage import StageResult, Step, no_step, publish, refuse_invalid
 
 
 def run_payment(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = None,
@@ -40,17 +42,16 @@ def run_payment(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None
     based = engine.save("payment__int_part_b_base", compute_part_b_base(
         claim_line_status=status, participant=score, rules=rules))
     say("adjustment factors")
-    adjusted = compute_payment_adjustment(
-        participant_score=based.mutate(final_score=based.final_score.fill_null(0.0)), rules=rules)
+    scored = based.mutate(final_score=based.final_score.fill_null(0.0))
+    refuse_invalid(engine, invalid_payment_inputs(participant_score=scored), "payment inputs")
+    adjusted = compute_payment_adjustment(participant_score=scored, rules=rules)
     # Spark reads rule literals as DECIMAL: the published table keeps one type on every backend.
     adjustment = publish(engine, run_dir, result, "payment_adjustment",
                          adjusted.cast({"risk_level": "float64", "retention_rate": "float64"}))
     conditions = engine.fetch(check_pool_invariant_conditions(payment_adjustment=adjustment, rules=rules))
     not_applicable = enforce_pool_invariant(conditions.to_pylist())
     publish(engine, run_dir, result, "pool_invariant_check", ibis.memtable(conditions))
-    for row in not_applicable:
-        say(f"cohort {row['cohort']}: the pool invariant does not apply this year (clamp binds or no positive "
-            f"score); see pool_invariant_check")
+    result.notes.extend(pool_invariant_notes(not_applicable))
     say("dollars")
     dollars = publish(engine, run_dir, result, "adjustment_dollars", compute_adjustment_dollars(
         payment_adjustment=adjustment, rules=rules, claim_line_status=status))

@@ -14,9 +14,9 @@ import pyarrow.csv as pacsv
 from openasm.engine import Engine
 from openasm.quality.aggregate import MEASURE_AGGREGATE_SCHEMA
 from openasm.rules import RulesForYear
-from openasm.runs.stage import StageResult, Step, no_step, publish
+from openasm.runs.stage import StageResult, Step, no_step, publish, refuse_invalid
 from openasm.scoring.benchmark_file import read_mips_benchmark_file
-from openasm.scoring.final_score import score_participants
+from openasm.scoring.final_score import invalid_score_inputs, score_participants
 from openasm.scoring.ia_pi_attestation import (
     ATTESTATION_SCHEMA,
     ITEM_SCHEMA,
@@ -79,6 +79,9 @@ def run_score(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: ScoreI
     euc = _csv_table(inputs.euc, ("tin", "npi")) if inputs.euc else None
     size = _csv_table(inputs.practice_size, ("tin",)) if inputs.practice_size else None
     say("final scores")
+    refuse_invalid(engine, invalid_score_inputs(quality_category_score=quality["quality_category_score"],
+                                                measure_score=engine.table("measure_score"), rules=rules),
+                   "category scores")
     publish(engine, run_dir, result, "participant_score", score_participants(
         participant=participant, quality_category_score=quality["quality_category_score"],
         measure_score=engine.table("measure_score"), attestation=ibis.memtable(attestation),

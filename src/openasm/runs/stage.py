@@ -73,6 +73,24 @@ def publish(engine: Engine, run_dir: Path, result: StageResult, name: str, expr:
     return stored
 
 
+class InputError(ValueError):
+    """A stage's input holds values it cannot compute with (non-finite, out of range)."""
+
+
+def refuse_invalid(engine: Engine, findings: ir.Table, what: str, shown: int = 10) -> None:
+    """Raise InputError listing the rows of `findings` (`schema.value_ranges.range_findings`), if any: the run
+    stops before a NaN or an out-of-range value can spread into pools and factors."""
+    rows = engine.fetch(findings.limit(shown + 1)).to_pylist()
+    if not rows:
+        return
+    total = count_rows(findings) if len(rows) > shown else len(rows)
+    keys = [c for c in rows[0] if c not in ("column_name", "value", "expected")]
+    lines = [", ".join(f"{k} {r[k]}" for k in keys) + f": {r['column_name']} = {r['value']!r}, expected "
+             f"{r['expected']}" for r in rows[:shown]]
+    more = f" (and {total - shown} more)" if total > shown else ""
+    raise InputError(f"{what}: {total} invalid value(s){more}: " + "; ".join(lines))
+
+
 def execute_stage(runner: Runner[ResultT], engine: Engine, rules: RulesForYear | Sequence[RulesForYear] | None,
                   run_dir: Path, inputs: Any = None, step: Step | None = None) -> ResultT:
     """Run one stage and record it in the run's manifest (the rules it read, with citation and evidence)."""

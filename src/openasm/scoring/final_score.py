@@ -23,7 +23,8 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.rules import RulesError, RulesForYear
-from openasm.scoring.cost_category import participants_for_year, score_cost_category
+from openasm.schema.value_ranges import range_findings
+from openasm.scoring.cost_category import max_cost_points, participants_for_year, score_cost_category
 from openasm.scoring.ia_pi_deductions import compute_ia_pi_deductions
 
 EUC_CATEGORIES = ("quality", "cost", "ia", "pi")
@@ -243,6 +244,21 @@ def compute_final_score(*, participant: ir.Table, quality_category_score: ir.Tab
         final_score=final, is_zero_score=zero_reason.notnull(), zero_score_reason=zero_reason,
         is_neutral=neutral, neutral_reason=neutral_reason,
     )
+
+
+def invalid_score_inputs(*, quality_category_score: ir.Table, measure_score: ir.Table,
+                         rules: RulesForYear) -> ir.Table:
+    """§512.745 inputs that cannot be scored: a quality category score that is not a finite percentage (0-100)
+    and cost achievement points outside 0 to the band table's top (so a cost category outside 0-100).
+    Columns: npi, column_name, value, expected (`schema.value_ranges.range_findings`)."""
+    quality = quality_category_score.select(npi=quality_category_score.npi.cast("string"),
+                                            quality_score_pct=quality_category_score.quality_score_pct)
+    cost = measure_score.select(npi=measure_score.rendering_npi.cast("string"),
+                                achievement_points=measure_score.achievement_points)
+    return ibis.union(
+        range_findings(quality, key=("npi",), bounds={"quality_score_pct": (0.0, 100.0)}),
+        range_findings(cost, key=("npi",), bounds={"achievement_points": (0.0, max_cost_points(rules))}),
+        distinct=False)
 
 
 def score_participants(*, participant: ir.Table, quality_category_score: ir.Table, measure_score: ir.Table,
