@@ -19,13 +19,13 @@ MAX_MODULE_LINES = 400
 # The README's commands and the options each keeps (a rename or a lost option fails here).
 COMMAND_OPTIONS = {
     "synth": ["--out", "--benes", "--seed", "--years", "--chunk-benes"],
-    "ingest": ["--out", "--backend", "--spark-master"],
+    "ingest": ["--out", "--backend", "--spark-master", "--force"],
     "summarize": ["--py", "--set", "--backend", "--spark-master"],
     "episodes": ["--py", "--set", "--ndc-class-map", "--code-lists", "--backend", "--spark-master"],
     "cost": ["--py", "--set", "--code-lists", "--backend", "--spark-master"],
     "participate": ["--py", "--years", "--selected-areas", "--prior", "--compare-with", "--set", "--code-lists"],
     "lookup": ["--file", "--npi", "--name", "--org"],
-    "ingest-fhir": ["--out", "--backend"],
+    "ingest-fhir": ["--out", "--backend", "--force"],
     "synth-fhir": ["--out", "--py", "--seed", "--copies"],
     "conformance": ["--valuesets", "--measure", "--report"],
     "quality": ["--py", "--q220", "--q492", "--qpp-json", "--qrda3", "--group-reporting", "--set", "--code-lists"],

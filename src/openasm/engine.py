@@ -32,6 +32,15 @@ class EngineError(RuntimeError):
     """A backend could not be opened or a file could not be read."""
 
 
+def is_interruption(err: BaseException) -> bool:
+    """Ctrl-C as a backend reports it: DuckDB's Python client turns the signal that stops a running query into
+    `RuntimeError("Query interrupted")` (or `duckdb.InterruptException`)."""
+    import duckdb
+
+    return isinstance(err, (KeyboardInterrupt, duckdb.InterruptException)) or (
+        type(err) is RuntimeError and str(err) == "Query interrupted")
+
+
 @dataclass
 class Engine:
     """An open backend plus the run folder its tables live in."""

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from openasm.cli import app
 from openasm.engine import connect
 from openasm.runs.ingest import IngestInputs, run_ingest
-from openasm.runs.stage import execute_stage
+from openasm.runs.execute import execute_stage
 
 from .test_participant_list import HEADER, ROWS, _write_csv
 

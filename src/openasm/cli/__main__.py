@@ -1,3 +1,3 @@
-from openasm.cli import app
+from openasm.cli import main
 
-app()
+main()

@@ -56,6 +56,8 @@ def ingest(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create or update")] = Path("openasm-run"),
     backend: BackendOpt = "duckdb",
     spark_master: MasterOpt = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the results of later stages in a used run folder (they would be stale)")] = False,
 ) -> None:
     """Read and validate canonical tables; every row is accepted or quarantined with a reason."""
     from openasm.ingest.sources import IngestFileError
@@ -63,7 +65,7 @@ def ingest(
 
     engine = open_engine(backend, out, spark_master)
     result = run_stage(run_ingest, out, None, IngestInputs(input_dir), title="ingesting", backend=backend,
-                       spark_master=spark_master, engine=engine, errors=(IngestFileError,))
+                       spark_master=spark_master, engine=engine, errors=(IngestFileError,), force=force)
     table = Table(title=f"validation summary ({result.input_dir})")
     for col in ("table", "read", "accepted", "quarantined", "reconciles"):
         table.add_column(col, justify="left" if col == "table" else "right")

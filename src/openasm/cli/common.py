@@ -98,22 +98,29 @@ def open_run(run_dir: Path, backend: str, spark_master: str | None):
 
 
 def run_stage(runner: Any, run_dir: Path, rules: Any, inputs: Any, *, title: str, backend: str,
-              spark_master: str | None, engine: Any = None, errors: tuple[type[Exception], ...] = ()) -> Any:
+              spark_master: str | None, engine: Any = None, errors: tuple[type[Exception], ...] = (),
+              force: bool = False) -> Any:
     """Execute one runner on a run folder with a progress line and record it in the manifest. `engine`: an
     already open engine (ingest commands create the run); else the run folder is reopened. ValueError,
-    RuntimeError and `errors` end the command with one error line."""
-    from openasm.runs.stage import execute_stage
+    RuntimeError and `errors` end the command with one error line; results are printed as notes."""
+    from openasm.engine import is_interruption
+    from openasm.runs.execute import execute_stage
 
     engine = engine or open_run(run_dir, backend, spark_master)
     try:
         with progress_bar() as progress:
             task = progress.add_task(title, total=None)
-            return execute_stage(runner, engine, rules, run_dir, inputs,
-                                 step=lambda text: progress.update(task, description=f"{title}: {text}"))
+            result = execute_stage(runner, engine, rules, run_dir, inputs, force=force,
+                                   step=lambda text: progress.update(task, description=f"{title}: {text}"))
     except (ValueError, RuntimeError, *errors) as err:
+        if is_interruption(err):
+            raise KeyboardInterrupt from err
         fail(str(err))
     finally:
         engine.close()
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    return result
 
 
 def run_year_stage(runner: Any, run_dir: Path, inputs: Any, *, title: str, py: int, set_: list[str] | None,
@@ -145,5 +152,3 @@ def print_published(result: Any, title: str) -> None:
     for name, count in result.row_counts.items():
         table.add_row(name, f"{count:,}", str(result.outputs[name]))
     console.print(table)
-    for note in result.notes:
-        err_console.print(f"[yellow]note:[/] {note}")

@@ -17,7 +17,6 @@ from openasm.cli.common import (
     RunArg,
     SetOpt,
     console,
-    err_console,
     fail,
     load_rules,
     load_rules_for_years,
@@ -100,8 +99,6 @@ def participate(
     for year, source in result.episode_sources.items():
         console.print(f"PY{year} episodes: {source}")
     console.print(f"selected areas: {areas.source} ({areas.table.num_rows} areas, evidence {areas.evidence})")
-    for note in result.notes:
-        err_console.print(f"[yellow]note:[/] {note}")
     for name, path in result.outputs.items():
         console.print(f"wrote {name} ({result.row_counts[name]:,} rows): {path}")
 

@@ -33,6 +33,8 @@ def ingest_fhir(
                                                     "resources, bulk-export NDJSON, .gz allowed)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create or update")] = Path("openasm-run"),
     backend: Annotated[str, typer.Option("--backend", help="duckdb or pyspark")] = "duckdb",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the results of later stages in a used run folder (they would be stale)")] = False,
 ) -> None:
     """Read FHIR R4 resources into the clinical tables; every resource is accepted or quarantined with a reason."""
     from openasm.quality.fhir_read import FhirInputError, discover_fhir_files
@@ -44,7 +46,7 @@ def ingest_fhir(
         fail(str(err))
     engine = open_engine(backend, out)
     result = run_stage(run_fhir_ingest, out, None, FhirInputs(tuple(paths)), title="reading FHIR files",
-                       backend=backend, spark_master=None, engine=engine, errors=(FhirInputError,))
+                       backend=backend, spark_master=None, engine=engine, errors=(FhirInputError,), force=force)
     table = Table(title=f"FHIR ingest into {out}")
     for column in ("resources read", "accepted", "quarantined", "warnings (kept)", "reconciles"):
         table.add_column(column, justify="right")

@@ -63,7 +63,7 @@ def demo(
     run = out / "run"
     # CY PY-3 gives the eligibility year (PY-2) its enrollment and history look-back.
     synth(out=world, benes=benes, seed=seed, years=f"{py - 3}-{py}", chunk_benes=25_000)
-    ingest(input_dir=world, out=run, backend=backend, spark_master=None)
+    ingest(input_dir=world, out=run, backend=backend, spark_master=None, force=False)
     summarize(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
     episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, code_lists=None, backend=backend,
              spark_master=None)
@@ -77,7 +77,7 @@ def demo(
     run_year_stage(run_participant_list_comparison, run, ParticipantListInputs(feeds.files["participant_list"]),
                    title="participant list comparison", py=py, set_=None, backend=backend, spark_master=None)
     synth_fhir(world=world, out=out / "synthetic-ehr", py=py, seed=seed, copies=1)
-    ingest_fhir(paths=[out / "synthetic-ehr"], out=run, backend=backend)
+    ingest_fhir(paths=[out / "synthetic-ehr"], out=run, backend=backend, force=False)
     quality(run_dir=run, py=py, q220=feeds.files.get("q220"), q492=feeds.files.get("q492"), qpp_json=None,
             qrda3=None, group_reporting=None, set_=None, code_lists=None, backend=backend, spark_master=None)
     # PY2027 MIPS benchmarks are unpublished and a synthetic cohort has too few reporters for its own, so the

@@ -1,7 +1,8 @@
 """Runners: the only place that executes stages, materialises tables and writes a run folder.
 
 The data's journey, one runner per stage (`run_<stage>(engine, rules, run_dir, inputs, step=None)
--> StageResult`, executed and recorded in the manifest by `stage.execute_stage`):
+-> StageResult`, executed and recorded in the manifest by `execute.execute_stage`, which keeps the run folder
+consistent and removes results that `lineage` says are stale):
 
     ingest.run_ingest                  canonical claims tables → checked tables + quarantine
     summary.run_summary                final action, spend summaries, quarantine reasons

@@ -16,7 +16,7 @@ from openasm.cost.specialty_adjust import adjust_for_specialty
 from openasm.engine import Engine
 from openasm.rules import RulesForYear
 from openasm.runs.final_action import ensure_final_action
-from openasm.runs.stage import StageResult, Step, no_step, publish
+from openasm.runs.stage import StageResult, Step, no_step, publish, year_rows
 
 
 def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = None,
@@ -46,9 +46,10 @@ def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = 
     publish(engine, run_dir, result, "risk_model_coefficient", coefficient)
 
     say("scoring entities")
+    year = rules.performance_year
     entity_expected = engine.save("episode_entity_expected", adjust_for_specialty(
-        episode_expected=expected, episode_attribution=engine.table("episode_attribution"),
-        clinician_specialty=engine.table("clinician_specialty"), rules=rules))
+        episode_expected=expected, episode_attribution=year_rows(engine, "episode_attribution", year),
+        clinician_specialty=year_rows(engine, "clinician_specialty", year), rules=rules))
     scores = engine.save("cost__int_measure_score", compute_measure_scores(
         episode_entity_expected=entity_expected, episode_expected=expected, rules=rules))
     knots = publish(engine, run_dir, result, "cost_benchmark_knots", build_cost_knots(measure_score=scores,

@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 from openasm.engine import Engine
 from openasm.quality.aggregate import MEASURE_AGGREGATE_SCHEMA
 from openasm.rules import RulesForYear
-from openasm.runs.stage import StageResult, Step, no_step, publish, refuse_invalid
+from openasm.runs.stage import StageResult, Step, no_step, publish, refuse_invalid, year_rows
 from openasm.scoring.benchmark_file import read_mips_benchmark_file
 from openasm.scoring.final_score import invalid_score_inputs, score_participants
 from openasm.scoring.ia_pi_attestation import (
@@ -57,7 +57,7 @@ def run_score(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: ScoreI
     result = StageResult()
     participant = _participants_of_year(engine, rules)
     if engine.has_table("measure_aggregate"):
-        aggregate = engine.table("measure_aggregate")
+        aggregate = year_rows(engine, "measure_aggregate", rules.performance_year)
     else:
         say("no quality results in this run (run `openasm quality`): every participant misses the minimum "
             "submission")
@@ -79,11 +79,12 @@ def run_score(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: ScoreI
     euc = _csv_table(inputs.euc, ("tin", "npi")) if inputs.euc else None
     size = _csv_table(inputs.practice_size, ("tin",)) if inputs.practice_size else None
     say("final scores")
+    measure_score = year_rows(engine, "measure_score", rules.performance_year)
     refuse_invalid(engine, invalid_score_inputs(quality_category_score=quality["quality_category_score"],
-                                                measure_score=engine.table("measure_score"), rules=rules),
+                                                measure_score=measure_score, rules=rules),
                    "category scores")
     publish(engine, run_dir, result, "participant_score", score_participants(
         participant=participant, quality_category_score=quality["quality_category_score"],
-        measure_score=engine.table("measure_score"), attestation=ibis.memtable(attestation),
+        measure_score=measure_score, attestation=ibis.memtable(attestation),
         attestation_item=ibis.memtable(items), rules=rules, euc=euc, practice_size=size))
     return result

@@ -2,19 +2,22 @@
 
 A runner is `run_<stage>(engine, rules, run_dir, inputs, step=None) -> StageResult`: it reads the run's tables
 through the `Engine`, calls the stage's pure functions, materialises and publishes what they return, and reports
-progress through `step`. `execute_stage` runs one and records it in the run's manifest, so every command, the
-demo, the tests and the dashboard go through the same path.
+progress through `step`. `runs.execute.execute_stage` runs one and records it in the run's manifest, so every
+command, the demo, the tests and the dashboard go through the same path.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import ibis
 import ibis.expr.types as ir
 
 from openasm import __version__
@@ -57,20 +60,73 @@ def count_rows(expr: ir.Table) -> int:
     return int(expr.count().to_pyarrow().as_py())
 
 
+_STAGING: ContextVar[Path | None] = ContextVar("openasm_output_staging", default=None)
+_YEAR: ContextVar[int | None] = ContextVar("openasm_publish_year", default=None)
+
+
+@contextmanager
+def staged_outputs(folder: Path, year: int | None = None) -> Iterator[None]:
+    """Within the block, `write_output` writes into `folder` (moved into `outputs/` when the stage commits), and
+    with `year`, `publish` keeps the published tables' rows of other performance years."""
+    tokens = _STAGING.set(folder), _YEAR.set(year)
+    try:
+        yield
+    finally:
+        _STAGING.reset(tokens[0])
+        _YEAR.reset(tokens[1])
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write to a temporary name beside `path`, then rename: a reader sees the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        write(partial)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def write_output(engine: Engine, expr: ir.Table, run_dir: Path, name: str) -> Path:
-    """Publish a table as `outputs/<name>.parquet` and `.csv`."""
+    """Publish a table as `outputs/<name>.parquet` and `.csv`, rows sorted on every column (so identical inputs
+    give identical files), each file replaced atomically. Returns the Parquet path in `outputs/`."""
     parquet = output_path(run_dir, name)
-    engine.write_parquet(expr, parquet)
-    engine.write_csv(expr, output_path(run_dir, name, ".csv"))
+    folder = _STAGING.get() or parquet.parent
+    ordered = expr.order_by(list(expr.columns))
+    _replace_atomically(folder / parquet.name, lambda path: engine.write_parquet(ordered, path))
+    _replace_atomically(folder / f"{name}.csv", lambda path: engine.write_csv(ordered, path))
     return parquet
 
 
+def _with_other_years(engine: Engine, name: str, expr: ir.Table, year: int) -> ir.Table:
+    """`expr` (given a performance_year column when it has none) with the stored table's rows of other years;
+    a stored table of another shape (an older openasm) is replaced."""
+    if "performance_year" not in expr.columns:
+        expr = expr.mutate(performance_year=ibis.literal(year, "int32"))
+    if not engine.has_table(name):
+        return expr
+    stored = engine.table(name)
+    if stored.schema() != expr.schema():
+        return expr
+    return ibis.union(stored.filter(stored.performance_year != year), expr, distinct=False)
+
+
+def year_rows(engine: Engine, name: str, year: int) -> ir.Table:
+    """A run table's rows of one performance year (all rows when it has no performance_year column)."""
+    table = engine.table(name)
+    return table.filter(table.performance_year == year) if "performance_year" in table.columns else table
+
+
 def publish(engine: Engine, run_dir: Path, result: StageResult, name: str, expr: ir.Table) -> ir.Table:
-    """Materialise a stage output, write it to `outputs/` and count its rows into `result`."""
-    stored = engine.save(name, expr)
+    """Materialise a stage output, write it to `outputs/` and count its rows into `result`. Run for one
+    performance year (`execute_stage` of a year stage), the table keeps the rows of other years; the returned
+    table and the count are this year's."""
+    year = _YEAR.get()
+    stored = engine.save(name, expr if year is None else _with_other_years(engine, name, expr, year))
     result.outputs[name] = write_output(engine, stored, run_dir, name)
-    result.row_counts[name] = count_rows(stored)
-    return stored
+    mine = stored if year is None else stored.filter(stored.performance_year == year)
+    result.row_counts[name] = count_rows(mine)
+    return mine
 
 
 class InputError(ValueError):
@@ -91,19 +147,11 @@ def refuse_invalid(engine: Engine, findings: ir.Table, what: str, shown: int = 1
     raise InputError(f"{what}: {total} invalid value(s){more}: " + "; ".join(lines))
 
 
-def execute_stage(runner: Runner[ResultT], engine: Engine, rules: RulesForYear | Sequence[RulesForYear] | None,
-                  run_dir: Path, inputs: Any = None, step: Step | None = None) -> ResultT:
-    """Run one stage and record it in the run's manifest (the rules it read, with citation and evidence)."""
-    result = runner(engine, rules, run_dir, inputs, step)
-    write_manifest(run_dir, engine=engine, rules=rules, entries=result.manifest_entries())
-    return result
-
-
 def write_manifest(run_dir: Path, *, engine: Engine, rules: RulesForYear | Sequence[RulesForYear] | None,
-                   entries: dict[str, Any] | None = None) -> Path:
+                   entries: dict[str, Any] | None = None, remove: Sequence[str] = ()) -> Path:
     """Record what the run read and each rules value used. A single year's rules merge into `rules_used` and
     `code_lists_used` (a value read again by a later stage replaces the earlier row); a stage over several
-    years puts its rules in its own entry."""
+    years puts its rules in its own entry. `remove`: entries of stages whose results are gone."""
     path = Path(run_dir) / MANIFEST
     existing: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     existing.update({"openasm_version": __version__, "backend": engine.backend,
@@ -114,8 +162,10 @@ def write_manifest(run_dir: Path, *, engine: Engine, rules: RulesForYear | Seque
             merged = {row["name"]: row for row in existing.get(key, [])}
             merged.update({row["name"]: row for row in rows})
             existing[key] = [merged[name] for name in sorted(merged)]
+    for key in remove:
+        existing.pop(key, None)
     existing.update(entries or {})
-    path.write_text(json.dumps(existing, indent=2, default=str))
+    _replace_atomically(path, lambda partial: partial.write_text(json.dumps(existing, indent=2, default=str)))
     return path
 
 
