@@ -76,3 +76,13 @@ def null_float(like: Any = None) -> Any:
 def as_float(value: Any) -> Any:
     """A boolean or integer operand as float64 (1.0 for true)."""
     return value.cast("float64") if is_ibis(value) else np.asarray(value, dtype=float)
+
+
+def notnull(value: Any) -> Any:
+    """Element-wise: the value is present (not null / not NaN)."""
+    return value.notnull() if is_ibis(value) else ~np.isnan(np.asarray(value, dtype=float))
+
+
+def fill_null(value: Any, fallback: Any) -> Any:
+    """Nulls (NaN) replaced by `fallback`."""
+    return value.fill_null(fallback) if is_ibis(value) else np.where(np.isnan(value), fallback, value)

@@ -19,6 +19,7 @@ import numpy as np
 
 from openasm.cost.benchmarks import EPISODES, MEASURE, SCORE, Knot, band_knots
 from openasm.rules import RulesError, RulesForYear
+from openasm.scoring.formulas import piecewise_points
 
 POINTS = "achievement_points"
 _KNOT_PREFIX = "_knots__"
@@ -33,20 +34,10 @@ def knots_in_table(columns: Sequence[str], rules: RulesForYear) -> tuple[Knot, .
 
 
 def points_expression(score: ir.NumericValue, knots: Sequence[tuple[ir.NumericValue, float]]) -> ir.FloatingValue:
-    """§9.1: CASE over ascending (knot value, points) pairs: flat at both ends, linear in between.
-
-    A zero-width band (two equal knots) is never the matching branch; `nullif` only keeps the division defined.
-    Null when the score or any knot is null.
-    """
-    (first_x, first_p), (_, last_p) = knots[0], knots[-1]
-    branches = [(score <= first_x, ibis.literal(first_p, "float64"))]
-    for (x0, p0), (x1, p1) in itertools.pairwise(knots):
-        branches.append((score <= x1, p0 + (p1 - p0) * (score - x0) / (x1 - x0).nullif(0)))
-    mapped = ibis.cases(*branches, else_=ibis.literal(last_p, "float64"))
-    defined = score.notnull()
-    for x, _ in knots:
-        defined &= x.notnull()
-    return ibis.ifelse(defined, mapped, ibis.null("float64"))
+    """§9.1: CASE over ascending (knot value, points) pairs: flat at both ends, linear in between
+    (`openasm.scoring.formulas.piecewise_points`, shared with the decision tools). Null when the score or any
+    knot is null."""
+    return piecewise_points(score, knots)
 
 
 def score_cost_points(*, measure_score: ir.Table, knots: ir.Table, rules: RulesForYear) -> ir.Table:
