@@ -54,6 +54,11 @@ def decile_points(x: Any, decile: Any, lower: Any, upper: Any, first_bound: Any,
     return ops.select([(decile == TOP_DECILE, MAX_MEASURE_POINTS), (decile == 1, first)], partial)
 
 
+def topped_out_points(points: Any, cap_applies: Any, cap: float) -> Any:
+    """§2.3 7-point cap (42 CFR 414.1380(b)(1)(i)(C) analog): min(points, cap) where the cap applies."""
+    return ops.where(cap_applies & (points > cap), cap, points)
+
+
 def measure_status(meets_dc: Any, meets_case_min: Any, uses_cms_points: Any, has_benchmark: Any) -> Any:
     """§2.1–§2.4 (quality.md): an eligible result is zero_dc below the data completeness threshold, else
     excluded_case_min below the case minimum, else scored (CMS-supplied points or a benchmark), else

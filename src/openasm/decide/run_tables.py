@@ -1,0 +1,79 @@
+"""The finished tables of a run that the decision tools read (`RUN/outputs/<table>.parquet`), and the run's rules.
+
+The decision tools never re-run a stage: they start from what the run published (participant_score,
+payment_adjustment, the quality measure scores with their benchmarks, the cost measure scores and knots, the
+payment-year dollars) and the rules the run used, overrides included (from its manifest).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from openasm.rules import RulesForYear, load_rules, parse_override
+
+OUTPUTS = "outputs"
+MANIFEST = "manifest.json"
+REQUIRED = {
+    "payment_adjustment": "the payment stage (`openasm payment`)",
+    "quality_measure_score": "the score stage (`openasm score`)",
+    "quality_benchmark": "the score stage (`openasm score`)",
+    "measure_score": "the cost stage (`openasm cost`)",
+    "cost_benchmark_knots": "the cost stage (`openasm cost`)",
+}
+OPTIONAL = ("adjustment_dollars", "quality_measure_row", "participant_score")
+
+
+class RunTablesError(ValueError):
+    """A run folder lacks a table the decision tools need."""
+
+
+@dataclass
+class RunTables:
+    """The run's finished tables (Arrow) and its rules for the performance year."""
+
+    run_dir: Path
+    rules: RulesForYear
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+
+    def rows(self, name: str) -> list[dict]:
+        """Rows of a table as dicts (empty when the table is absent)."""
+        table = self.tables.get(name)
+        return [] if table is None else table.to_pylist()
+
+
+def run_overrides(manifest: dict) -> list[tuple[str, object]]:
+    """The `--set` overrides the run used, parsed back from its manifest (evidence `override`)."""
+    return [parse_override(f"{row['name']}={row['value']}") for row in manifest.get("rules_used", [])
+            if row.get("evidence") == "override"]
+
+
+def load_run_tables(run_dir: Path | str, extra_overrides: list[tuple[str, object]] | None = None) -> RunTables:
+    """Read the tables of `run_dir` and the rules of its performance year with the run's own overrides (plus
+    `extra_overrides`, e.g. a what-if scenario's rule changes). Raises RunTablesError naming the missing table and
+    the stage that writes it."""
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise RunTablesError(f"{manifest_path} not found: {run_dir} is not an openasm run folder")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    year = manifest.get("performance_year")
+    if year is None:
+        raise RunTablesError(f"{manifest_path} has no performance_year: run the model stages first")
+    tables: dict[str, pa.Table] = {}
+    for name, stage in REQUIRED.items():
+        path = run_dir / OUTPUTS / f"{name}.parquet"
+        if not path.is_file():
+            raise RunTablesError(f"{path} not found: run {stage} on {run_dir} first (it writes {name})")
+        tables[name] = pq.read_table(path)
+    for name in OPTIONAL:
+        path = run_dir / OUTPUTS / f"{name}.parquet"
+        if path.is_file():
+            tables[name] = pq.read_table(path)
+    rules = load_rules(int(year), run_overrides(manifest) + list(extra_overrides or []))
+    return RunTables(run_dir=run_dir, rules=rules, tables=tables, manifest=manifest)
