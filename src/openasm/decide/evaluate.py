@@ -129,12 +129,24 @@ def _cost(subject: Subject, levers, settings, rules: RulesForYear, size: int) ->
     return np.where(scorable, f.cost_category_pct(points, max_cost_points(rules)), np.nan), scorable
 
 
-def evaluate(subject: Subject, levers: Mapping[str, Lever], settings: Mapping[str, object], rules: RulesForYear,
-             size: int | None = None) -> Outcome:
-    """Scores, AF and dollars of the subject for `settings` (lever → value or (S,) values; absent levers stay at
-    baseline)."""
-    settings = {name: np.atleast_1d(np.asarray(v, dtype=float)) for name, v in settings.items()}
-    size = size or max([v.size for v in settings.values()] + [1])
+@dataclass(frozen=True)
+class SubjectScores:
+    """The subject's scores under lever settings: (S, K), measure rows (S, R)."""
+
+    quality_pct: np.ndarray
+    cost_pct: np.ndarray
+    ia_deduction: np.ndarray
+    pi_deduction: np.ndarray
+    final_score: np.ndarray
+    is_neutral: np.ndarray
+    measure_points: np.ndarray
+    measure_status: np.ndarray
+
+
+def score_subject(subject: Subject, levers: Mapping[str, Lever], settings: Mapping[str, np.ndarray],
+                  rules: RulesForYear, size: int) -> SubjectScores:
+    """§512.725–§512.745: measure points, category scores, deductions and final score of the subject for S
+    scenarios of lever settings ((S,) or (1,) arrays)."""
     s = subject.score
     quality_pct, min_met, has_counted, points, status = _quality(subject, levers, settings, rules, size)
     cost_pct, cost_ok = _cost(subject, levers, settings, rules, size)
@@ -158,13 +170,19 @@ def evaluate(subject: Subject, levers: Mapping[str, Lever], settings: Mapping[st
         no_submission=no_submission, ia_points=d_ia, pi_points=d_pi,
         complex_points=np.asarray([float(v or 0.0) for v in s["complex_patient_bonus_points"]]),
         size_factor=factor, w_quality=w_quality, w_cost=w_cost)
-    final = parts["final_score"]
-    return _pay(subject, levers, settings, rules, size, final, parts["is_neutral"], quality_pct, cost_pct, d_ia,
-                d_pi, points, status)
+    return SubjectScores(quality_pct=quality_pct, cost_pct=cost_pct, ia_deduction=d_ia, pi_deduction=d_pi,
+                         final_score=parts["final_score"], is_neutral=parts["is_neutral"], measure_points=points,
+                         measure_status=status)
 
 
-def _pay(subject, levers, settings, rules, size, final, neutral, quality_pct, cost_pct, d_ia, d_pi, points,
-         status) -> Outcome:
+def evaluate(subject: Subject, levers: Mapping[str, Lever], settings: Mapping[str, object], rules: RulesForYear,
+             size: int | None = None) -> Outcome:
+    """Scores, AF and dollars of the subject for `settings` (lever → value or (S,) values; absent levers stay at
+    baseline), paid against the run's own cohort."""
+    settings = {name: np.atleast_1d(np.asarray(v, dtype=float)) for name, v in settings.items()}
+    size = size or max([v.size for v in settings.values()] + [1])
+    scores = score_subject(subject, levers, settings, rules, size)
+    final, neutral = scores.final_score, scores.is_neutral
     pay = PaymentRules.from_rules(rules)
     k = len(subject.npis)
     part_b = np.asarray([float(v or 0.0) for v in subject.score["part_b_paid_amount"]])
@@ -190,7 +208,8 @@ def _pay(subject, levers, settings, rules, size, final, neutral, quality_pct, co
         out["tfs"][:, mine] = result.transformed_final_score[:, cols]
         out["af"][:, mine] = result.adjustment_factor[:, cols]
     dollars = out["af"] * subject.payment_year_paid * scale
-    return Outcome(quality_pct=quality_pct, cost_pct=cost_pct, ia_deduction=d_ia, pi_deduction=d_pi,
-                   final_score=final, midpoint=out["midpoint"], transformed_final_score=out["tfs"],
-                   scaling_factor=out["sf"], pool=out["pool"], adjustment_factor=out["af"], dollars=dollars,
-                   measure_points=points, measure_status=status)
+    return Outcome(quality_pct=scores.quality_pct, cost_pct=scores.cost_pct, ia_deduction=scores.ia_deduction,
+                   pi_deduction=scores.pi_deduction, final_score=final, midpoint=out["midpoint"],
+                   transformed_final_score=out["tfs"], scaling_factor=out["sf"], pool=out["pool"],
+                   adjustment_factor=out["af"], dollars=dollars, measure_points=scores.measure_points,
+                   measure_status=scores.measure_status)

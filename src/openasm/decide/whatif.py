@@ -1,0 +1,185 @@
+"""What-if: a practice's scores, AF and dollars under lever settings, against the run's baseline, with the
+explain chain, and the break-even solver (asm-model.md §3–§7; 42 CFR 512.725–512.750).
+
+`what_if` returns baseline and scenario side by side; `explain_scenario` builds the same `Explanation` that
+`openasm explain` prints, from the scenario's numbers; `break_even` finds, per lever and holding the others, the
+smallest change that reaches a target (AF ≥ 0, final score ≥ the cohort median, or dollars ≥ an amount).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from openasm.decide.evaluate import Outcome, evaluate
+from openasm.decide.levers import Lever, LeverError, build_levers, check_settings
+from openasm.decide.run_tables import RunTables
+from openasm.decide.subject import Subject, load_subject
+from openasm.explain.chain import Explanation, explain_participant
+
+METRICS = ("quality_pct", "cost_pct", "final_score", "transformed_final_score", "adjustment_factor")
+TARGET = re.compile(r"^\s*(af|fs|final_score|dollars)\s*>=\s*(median|-?[0-9.]+)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class Decision:
+    """A subject with its levers, ready for what-if questions."""
+
+    run: RunTables
+    subject: Subject
+    levers: dict[str, Lever]
+
+    def evaluate(self, settings: Mapping[str, object]) -> Outcome:
+        check_settings(self.levers, settings)
+        return evaluate(self.subject, self.levers, settings, self.run.rules)
+
+
+def decision_for(run: RunTables, npi: str | None = None, tin: str | None = None) -> Decision:
+    """The decision context of one NPI or one TIN of the run."""
+    subject = load_subject(run, npi=npi, tin=tin)
+    return Decision(run=run, subject=subject, levers=build_levers(subject))
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    settings: dict[str, float]
+    baseline: Outcome
+    scenario: Outcome
+
+    def rows(self, npis: list[str]) -> list[dict]:
+        """Per subject NPI and metric: baseline, scenario, difference; plus total dollars."""
+        out = []
+        for k, npi in enumerate(npis):
+            for metric in METRICS + ("dollars",):
+                base = float(getattr(self.baseline, metric)[0, k])
+                new = float(getattr(self.scenario, metric)[0, k])
+                out.append({"npi": npi, "metric": metric, "baseline": base, "scenario": new, "difference": new - base})
+        return out
+
+
+def what_if(decision: Decision, settings: Mapping[str, float]) -> WhatIf:
+    """Baseline (every lever at its run value) and the scenario `settings`."""
+    return WhatIf(settings=dict(settings), baseline=decision.evaluate({}), scenario=decision.evaluate(settings))
+
+
+def explain_scenario(decision: Decision, outcome: Outcome, k: int = 0) -> Explanation:
+    """The `openasm explain` chain of subject NPI k under `outcome` (a 1-scenario Outcome): the run's rows with
+    the scenario's measure points, category scores, deductions, final score and payment numbers."""
+    subject, run = decision.subject, decision.run
+    npi = subject.npis[k]
+    score = next(r for r in run.rows("payment_adjustment") if str(r["npi"]) == npi)
+    q = subject.quality
+    measures = []
+    points_by_row = {r: float(outcome.measure_points[0, r]) for r in range(q.measure_id.size) if q.owner[r] == k}
+    status_by_row = {r: str(outcome.measure_status[0, r]) for r in points_by_row}
+    winners = [r for r in run.rows("quality_measure_score") if str(r["npi"]) == npi and r["is_winner"]]
+    for r, row in zip(sorted(points_by_row), winners):
+        points = points_by_row[r]
+        measures.append({**row, "achievement_points": None if np.isnan(points) else points,
+                         "status": status_by_row[r]})
+    counted = [m for m in measures if m["achievement_points"] is not None]
+    final = float(outcome.final_score[0, k])
+    af = float(outcome.adjustment_factor[0, k])
+    changed = {
+        **score, "quality_score_pct": _num(outcome.quality_pct[0, k]), "cost_score_pct": _num(outcome.cost_pct[0, k]),
+        "quality_points_earned": sum(m["achievement_points"] for m in counted if m.get("is_counted")),
+        "ia_deduction_points": float(outcome.ia_deduction[0, k]), "pi_deduction_points": float(outcome.pi_deduction[0, k]),
+        "final_score": _num(final), "exchange_midpoint": _num(outcome.midpoint[0, k]),
+        "transformed_final_score": _num(outcome.transformed_final_score[0, k]),
+        "scaling_factor": _num(outcome.scaling_factor[0, k]), "pool_amount": _num(outcome.pool[0, k]),
+        "adjustment_factor": af, "multiplier": 1.0 + af,
+        "adjustment_amount": af * float(score["part_b_paid_amount"] or 0.0),
+    }
+    changed["raw_score"] = None if changed["final_score"] is None else (
+        (changed["quality_weight_used"] or 0.0) * (changed["quality_score_pct"] or 0.0)
+        + (changed["cost_weight_used"] or 0.0) * (changed["cost_score_pct"] or 0.0)
+        - changed["ia_deduction_points"] - changed["pi_deduction_points"])
+    dollars = [{"npi": npi, "payment_year": run.rules.payment_year, "billing_tin": subject.tins[k],
+                "payment_year_paid_amount": float(subject.payment_year_paid[k]),
+                "payment_year_adjustment_amount": float(outcome.dollars[0, k]), "is_estimate": True,
+                "estimate_basis": "what-if"}]
+    return explain_participant(npi=npi, rules=run.rules, participant_score=[changed], quality_measure_score=measures,
+                               measure_score=run.rows("measure_score"), payment_adjustment=[changed],
+                               adjustment_dollars=dollars)
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+# ------------------------------------------------------------------------------------------ break-even
+@dataclass(frozen=True)
+class Target:
+    metric: str  # adjustment_factor | final_score | dollars
+    threshold: float | None  # None: the cohort median
+    text: str
+
+    def reached(self, outcome: Outcome) -> np.ndarray:
+        """(S,) whether each scenario meets the target (AF and final score of every subject NPI; dollars summed)."""
+        if self.metric == "dollars":
+            return outcome.total_dollars >= self.threshold - 1e-9
+        value = getattr(outcome, self.metric)
+        bar = outcome.midpoint if self.threshold is None else self.threshold
+        return np.all(value >= bar - 1e-12, axis=1)
+
+
+def parse_target(text: str) -> Target:
+    """`af>=0`, `fs>=median`, `dollars>=5000`."""
+    match = TARGET.match(text or "")
+    if not match:
+        raise LeverError(f"--target {text!r}: expected af>=N, fs>=median, fs>=N or dollars>=N")
+    metric = {"af": "adjustment_factor", "fs": "final_score", "final_score": "final_score",
+              "dollars": "dollars"}[match.group(1).lower()]
+    value = match.group(2).lower()
+    if value == "median" and metric != "final_score":
+        raise LeverError(f"--target {text!r}: 'median' applies to the final score (fs>=median)")
+    return Target(metric=metric, threshold=None if value == "median" else float(value), text=text)
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    lever: str
+    baseline: float
+    value: float | None  # None: not reachable within the lever's range
+    change: float | None
+    already_met: bool
+    note: str
+
+
+def break_even(decision: Decision, target: Target, settings: Mapping[str, float] | None = None,
+               grid: int = 201, rounds: int = 3) -> list[BreakEven]:
+    """Per lever, holding the others at `settings` (default baseline): the value nearest the baseline, in the
+    lever's favourable direction, at which the target is met. A grid of `grid` values over the range, refined
+    `rounds` times around the first success (the target is monotone in a favourable lever)."""
+    settings = dict(settings or {})
+    out = []
+    for name, lever in decision.levers.items():
+        if lever.favourable == 0:
+            continue
+        start = settings.get(name, lever.baseline)
+        here = {**settings, name: start}
+        if target.reached(decision.evaluate(here))[0]:
+            out.append(BreakEven(name, start, start, 0.0, True, "already met"))
+            continue
+        end = lever.high if lever.favourable > 0 else lever.low
+        low, high = start, end
+        found = None
+        for _ in range(rounds + 1):
+            values = np.linspace(low, high, grid)
+            hits = np.flatnonzero(target.reached(decision.evaluate({**settings, name: values})))
+            if hits.size == 0:
+                break
+            first = hits[0]
+            found = values[first]
+            low, high = values[max(first - 1, 0)], values[first]
+            if lever.kind == "flag":
+                break
+        if found is None:
+            out.append(BreakEven(name, start, None, None, False, f"not reached within [{lever.low:g}, {lever.high:g}]"))
+        else:
+            out.append(BreakEven(name, start, float(found), float(found - start), False, ""))
+    return out
