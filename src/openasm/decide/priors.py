@@ -103,8 +103,10 @@ def peer_priors(run: RunTables, cohort: str) -> PeerPriors:
     part_b = rules.value("decide.peer_part_b_paid")[cohort]
     return PeerPriors(
         cohort=cohort, size=int(rules.value("decide.peer_cohort_size")[cohort]), measure_ids=measures,
-        measure_points=points, cost_pct=cost_pct_levels(run, cohort),
-        part_b=float(part_b["median_usd"]) * np.exp(float(part_b["sigma_log"]) * _Z),
+        # Peers are many: float32 tables halve the memory traffic of every draw (scores are 0-100, dollars
+        # relative to the median; the practice and the cohort sums stay float64).
+        measure_points=points.astype(np.float32), cost_pct=cost_pct_levels(run, cohort).astype(np.float32),
+        part_b=(float(part_b["median_usd"]) * np.exp(float(part_b["sigma_log"]) * _Z)).astype(np.float32),
         submission_failure=float(rules.value("decide.peer_submission_failure_rate")),
         cost_scorable=float(rules.value("decide.peer_cost_scorable_rate")),
         ia_met=float(rules.value("decide.peer_ia_met_rate")), pi_met=float(rules.value("decide.peer_pi_met_rate")),
@@ -125,7 +127,7 @@ def draw_peers(priors: PeerPriors, rng: np.random.Generator, draws: int, peers: 
     words = -(-fields // 4)
     bits = rng.integers(0, np.iinfo(np.uint64).max, size=(draws, peers, words), dtype=np.uint64,
                         endpoint=True).view(np.uint16)
-    earned = np.zeros((draws, peers))
+    earned = np.zeros((draws, peers), dtype=np.float32)
     for m in range(len(measures)):
         earned += priors.measure_points[m][bits[..., m]]
     base = len(measures)
