@@ -187,3 +187,26 @@ def rank_levers(decision: Decision, midpoint: float) -> list[dict]:
         ranked.append({"lever": name, "label": lever.label, "from": lever.baseline, "to": move,
                        "dollars": moved - base})
     return sorted(ranked, key=lambda r: -abs(r["dollars"]))
+
+
+def simulate_years(decision: Decision, draws: int = 1000, seed: int = 0, threads: int = 2) -> dict[int, dict]:
+    """The Monte Carlo of every performance year from the run's on (`model.performance_years`), each with its own
+    rules (risk level of PaY = PY + 2), the practice's measures held at the run's values and its payment-year
+    volume grown by `payment.part_b_growth_rate`: {payment year: dollar percentiles} for the fan chart."""
+    from dataclasses import replace
+
+    from openasm.decide.run_tables import run_overrides
+    from openasm.rules import load_rules
+
+    rules = decision.run.rules
+    overrides = run_overrides(decision.run.manifest)
+    growth = 1.0 + float(rules.value("payment.part_b_growth_rate"))
+    out = {}
+    for year in [int(y) for y in rules.value("model.performance_years") if int(y) >= rules.performance_year]:
+        year_rules = load_rules(year, overrides)
+        scaled = replace(decision.subject, payment_year_paid=decision.subject.payment_year_paid
+                         * growth ** (year - rules.performance_year))
+        shifted = Decision(run=replace(decision.run, rules=year_rules), subject=scaled, levers=decision.levers)
+        sim = simulate(shifted, draws=draws, seed=seed + year, threads=threads)
+        out[year_rules.payment_year] = sim.percentiles(sim.dollars)
+    return out

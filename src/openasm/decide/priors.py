@@ -52,9 +52,10 @@ class PeerPriors:
 
 
 def benchmark_row(run: RunTables, measure_id: str) -> dict:
-    """The run's benchmark of a measure for its PY, in the preferred collection-type order."""
+    """The benchmark the run scored a measure against (its own PY, also when later years are simulated), in the
+    preferred collection-type order."""
     rows = {(r["measure_id"], r["collection_type"]): r for r in run.rows("quality_benchmark")
-            if r["performance_year"] == run.rules.performance_year and r.get("exclusion_reason") is None
+            if r["performance_year"] == int(run.manifest["performance_year"]) and r.get("exclusion_reason") is None
             and r.get("p10") is not None and r.get("p90") is not None}
     for kind in run.rules.value("decide.peer_quality_collection_types"):
         if (measure_id, kind) in rows:

@@ -25,7 +25,7 @@ REQUIRED = {
     "measure_score": "the cost stage (`openasm cost`)",
     "cost_benchmark_knots": "the cost stage (`openasm cost`)",
 }
-OPTIONAL = ("adjustment_dollars", "quality_measure_row", "participant_score")
+OPTIONAL = ("adjustment_dollars", "quality_measure_row", "participant_score", "participant", "payment_projection")
 
 
 class RunTablesError(ValueError):
