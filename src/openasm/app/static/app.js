@@ -21,9 +21,10 @@ const openasm = (() => {
     if (!form) return;
     const sliders = Array.from(form.querySelectorAll("input[type=range]"));
     let pending = 0;
+    const touched = new Set();  // only levers the user moved: the others stay exactly at the run's values
     const recompute = async () => {
       const settings = {};
-      sliders.forEach((s) => { if (Number(s.value) !== Number(s.dataset.baseline)) settings[s.name] = Number(s.value); });
+      sliders.forEach((s) => { if (touched.has(s.name)) settings[s.name] = Number(s.value); });
       const ticket = ++pending;
       const result = await post("/api/whatif", { ...subject(), settings });
       if (ticket !== pending) return;
@@ -37,10 +38,11 @@ const openasm = (() => {
       form.dataset.computed = JSON.stringify(settings);
     };
     sliders.forEach((s, i) => s.addEventListener("input", () => {
+      touched.add(s.name);
       document.getElementById("out-" + (i + 1)).textContent = Number(s.value).toFixed(3);
       recompute().catch((e) => { document.getElementById("wi-final-diff").textContent = e.message; });
     }));
-    document.getElementById("reset").addEventListener("click", () => { sliders.forEach((s) => { s.value = s.dataset.baseline; }); recompute(); });
+    document.getElementById("reset").addEventListener("click", () => { sliders.forEach((s) => { s.value = s.dataset.baseline; }); touched.clear(); recompute(); });
   }
 
   function simulation() {
