@@ -15,7 +15,8 @@
 For a TIN subject a lever's baseline is the mean over its NPIs and a new value shifts every NPI by the same
 amount (flags are set alike). `favourable` is +1 when raising the lever can only raise the final score (or AF),
 −1 when lowering it can, 0 when neither holds (case counts and episodes can bring a measure into the score that
-lowers it; Part B volume changes dollars, not the score).
+lowers it; Part B volume changes dollars, not the score; a lower cohort median raises every peer's TFS too, and the
+scaling factor can then lower the practice's AF).
 """
 
 from __future__ import annotations
@@ -102,8 +103,10 @@ def build_levers(subject: Subject) -> dict[str, Lever]:
                                      max(4 * part_b, 1.0), max(part_b / 200, 1.0), 0, "USD", moves_score=False)
     midpoints = [float(v) for v in s["exchange_midpoint"] if v is not None]
     if midpoints:
+        # Not monotone: a lower midpoint raises every TFS, and the scaling factor then favours the peers on the
+        # steeper part of the curve, so the practice's AF can fall (favourable 0).
         levers["cohort.median"] = Lever("cohort.median", "cohort median final score", "absolute",
-                                        float(np.mean(midpoints)), 0.0, 100.0, 0.1, -1, "points", moves_score=False)
+                                        float(np.mean(midpoints)), 0.0, 100.0, 0.1, 0, "points", moves_score=False)
     return levers
 
 

@@ -154,13 +154,16 @@ def break_even(decision: Decision, target: Target, settings: Mapping[str, float]
                grid: int = 201, rounds: int = 3) -> list[BreakEven]:
     """Per lever, holding the others at `settings` (default baseline): the value nearest the baseline, in the
     lever's favourable direction, at which the target is met. A grid of `grid` values over the range, refined
-    `rounds` times around the first success (the target is monotone in a favourable lever)."""
+    `rounds` times around the first success (the target is monotone in a favourable lever). Levers without a
+    favourable direction (case counts, episodes, Part B volume, the cohort median) get the grid value nearest the
+    baseline, either side, that meets the target."""
     settings = dict(settings or {})
     out = []
     for name, lever in decision.levers.items():
-        if lever.favourable == 0:
-            continue
         start = settings.get(name, lever.baseline)
+        if lever.favourable == 0:
+            out.append(_nearest(decision, target, settings, name, lever, start, grid))
+            continue
         here = {**settings, name: start}
         if target.reached(decision.evaluate(here))[0]:
             out.append(BreakEven(name, start, start, 0.0, True, "already met"))
@@ -183,3 +186,17 @@ def break_even(decision: Decision, target: Target, settings: Mapping[str, float]
         else:
             out.append(BreakEven(name, start, float(found), float(found - start), False, ""))
     return out
+
+
+def _nearest(decision: Decision, target: Target, settings: Mapping[str, float], name: str, lever: Lever,
+             start: float, grid: int) -> BreakEven:
+    """Break-even of a lever that is not monotone: the grid value nearest `start` that meets the target."""
+    values = np.linspace(lever.low, lever.high, grid)
+    reached = target.reached(decision.evaluate({**settings, name: np.append(values, start)}))
+    if reached[-1]:
+        return BreakEven(name, start, start, 0.0, True, "already met")
+    hits = values[reached[:-1]]
+    if hits.size == 0:
+        return BreakEven(name, start, None, None, False, f"not reached within [{lever.low:g}, {lever.high:g}]")
+    found = float(hits[np.argmin(np.abs(hits - start))])
+    return BreakEven(name, start, found, found - start, False, "nearest grid value (not monotone)")
