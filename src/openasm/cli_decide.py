@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 RunArg = Annotated[Path, typer.Argument(help="Run folder (with outputs/ and manifest.json)")]
 NpiOpt = Annotated[Optional[str], typer.Option("--npi", help="Participant NPI")]
