@@ -6,7 +6,8 @@
 Each draw builds a full peer cohort (4,027 LBP or 2,610 HF participants, `decide.peer_cohort_size`), scores it
 and pays it. Prints draws/s, the P50 of the practice's payment-year dollars with its Monte Carlo standard error,
 the CPU seconds spent (over all threads: on a shared machine the wall time depends on the other load, CPU time
-divided by the threads does not), and the ratio of the time per draw to a floor measured in the same run: drawing and summing one cohort's worth of
+divided by the threads does not), and the ratio of the time per draw to a floor measured in the same run: drawing
+and summing one cohort's worth of
 uniform random numbers per draw (the least any Monte Carlo of this size must do).
 """
 
@@ -57,8 +58,10 @@ def main() -> None:
     print(f"draws/s               {summary['draws_per_second']:,.0f}")
     print(f"CPU seconds           {cpu:.2f} over all threads ({cpu / args.threads:.2f} s per thread: the wall time "
           f"on {args.threads} idle cores)")
-    print(f"P50 dollars           {summary['dollars']['p50']:,.2f}  (MC standard error {summary['standard_error_p50_dollars']:,.2f})")
-    print(f"mean dollars          {summary['mean_dollars']:,.2f}  (MC standard error {summary['standard_error_mean_dollars']:,.2f})")
+    print(f"P50 dollars           {summary['dollars']['p50']:,.2f}  "
+          f"(MC standard error {summary['standard_error_p50_dollars']:,.2f})")
+    print(f"mean dollars          {summary['mean_dollars']:,.2f}  "
+          f"(MC standard error {summary['standard_error_mean_dollars']:,.2f})")
     print(f"P5 / P95 dollars      {summary['dollars']['p5']:,.2f} / {summary['dollars']['p95']:,.2f}")
     print(f"P(AF < 0)             {summary['probability_af_negative']:.3f}")
     print(f"floor (uniforms only) {floor:.2f} s; time / floor = {sim.seconds / floor:.1f}")

@@ -102,7 +102,10 @@ def demo_output(tmp_path_factory) -> Path:
 
     from openasm.cli import app
 
-    root = tmp_path_factory.getbasetemp().parent
+    # Under pytest-xdist each worker's base temp is a child of the session's folder: the parent is shared by the
+    # workers of this session only. Without xdist the base temp itself is the session's folder.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     target = root / f"demo-{DEMO_BENES}-{DEMO_SEED}"
     with open(root / f"demo-{DEMO_BENES}-{DEMO_SEED}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

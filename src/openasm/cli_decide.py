@@ -20,6 +20,7 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 RunArg = Annotated[Path, typer.Argument(help="Run folder (with outputs/ and manifest.json)")]
+QUANTILES = ("p5", "p25", "p50", "p75", "p95")
 NpiOpt = Annotated[Optional[str], typer.Option("--npi", help="Participant NPI")]
 TinOpt = Annotated[Optional[str], typer.Option("--tin", help="Practice TIN (all its participant NPIs)")]
 
@@ -50,13 +51,16 @@ def register(app: typer.Typer) -> None:
     @app.command("whatif")
     def whatif(run_dir: RunArg, npi: NpiOpt = None, tin: TinOpt = None,
                set_: Annotated[Optional[list[str]], typer.Option("--set", help="lever=value")] = None,
-               target: Annotated[Optional[str], typer.Option("--target", help="af>=0 | fs>=median | dollars>=N")] = None,
-               explain: Annotated[bool, typer.Option("--explain", help="Print the explain chain of the scenario")] = False,
+               target: Annotated[Optional[str], typer.Option(
+                   "--target", help="af>=0 | fs>=median | dollars>=N")] = None,
+               explain: Annotated[bool, typer.Option(
+                   "--explain", help="Print the explain chain of the scenario")] = False,
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
         """Scores, AF and dollars under lever settings against the run's baseline; with --target, the break-even
         value of every lever (the others held)."""
         from openasm.decide.levers import LeverError, parse_setting
-        from openasm.decide.whatif import break_even, explain_scenario, parse_target, what_if
+        from openasm.app.scenario_chain import explain_scenario
+        from openasm.decide.whatif import break_even, parse_target, what_if
         from openasm.explain.render import render_console
 
         decision = _decision(run_dir, npi, tin)
@@ -95,7 +99,8 @@ def register(app: typer.Typer) -> None:
     def simulate_command(run_dir: RunArg, npi: NpiOpt = None, tin: TinOpt = None,
                          draws: Annotated[int, typer.Option("--draws")] = 10_000,
                          seed: Annotated[int, typer.Option("--seed")] = 0,
-                         peers: Annotated[str, typer.Option("--peers", help="drawn (priors) or run (the run's cohort)")] = "drawn",
+                         peers: Annotated[str, typer.Option(
+                             "--peers", help="drawn (priors) or run (the run's cohort)")] = "drawn",
                          threads: Annotated[int, typer.Option("--threads")] = 2,
                          as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
         """Monte Carlo over unknown peers: percentiles of final score, AF and dollars, P(AF < 0), the levers
@@ -112,24 +117,27 @@ def register(app: typer.Typer) -> None:
             return
         table = Table(title=f"{draws:,} draws (seed {seed}, peers {peers}) in {summary['seconds']:.1f} s")
         table.add_column("")
-        for p in ("p5", "p25", "p50", "p75", "p95"):
+        for p in QUANTILES:
             table.add_column(p.upper(), justify="right")
-        table.add_row("dollars", *[_money(summary["dollars"][p]) for p in ("p5", "p25", "p50", "p75", "p95")])
-        table.add_row("AF", *[f"{100 * summary['adjustment_factor'][p]:+.3f}%" for p in ("p5", "p25", "p50", "p75", "p95")])
-        table.add_row("final score", *[f"{summary['final_score'][p]:.2f}" for p in ("p5", "p25", "p50", "p75", "p95")])
-        table.add_row("cohort median", *[f"{summary['cohort_median'][p]:.2f}" for p in ("p5", "p25", "p50", "p75", "p95")])
+        table.add_row("dollars", *[_money(summary["dollars"][p]) for p in QUANTILES])
+        table.add_row("AF", *[f"{100 * summary['adjustment_factor'][p]:+.3f}%" for p in QUANTILES])
+        table.add_row("final score", *[f"{summary['final_score'][p]:.2f}" for p in QUANTILES])
+        table.add_row("cohort median", *[f"{summary['cohort_median'][p]:.2f}" for p in QUANTILES])
         console.print(table)
         console.print(f"P(AF < 0) = {summary['probability_af_negative']:.3f}; mean {_money(summary['mean_dollars'])} "
                       f"(MC standard error {_money(summary['standard_error_mean_dollars'])}); P50 MC standard error "
                       f"{_money(summary['standard_error_p50_dollars'])}; {summary['draws_per_second']:,.0f} draws/s")
         for lever in summary["levers"]:
-            console.print(f"  {lever['label']}: {lever['from']:.3f} → {lever['to']:.3f} moves {_money(lever['dollars'])}")
+            console.print(f"  {lever['label']}: {lever['from']:.3f} → {lever['to']:.3f} "
+                          f"moves {_money(lever['dollars'])}")
 
     @app.command("serve")
     def serve_command(run_dir: RunArg,
-                      host: Annotated[str, typer.Option("--host", help="Interface (default 127.0.0.1 only)")] = "127.0.0.1",
+                      host: Annotated[str, typer.Option(
+                          "--host", help="Interface (default 127.0.0.1 only)")] = "127.0.0.1",
                       port: Annotated[int, typer.Option("--port")] = 8765,
-                      no_suppress: Annotated[bool, typer.Option("--no-suppress", help="Show small cells (internal use)")] = False) -> None:
+                      no_suppress: Annotated[bool, typer.Option(
+                          "--no-suppress", help="Show small cells (internal use)")] = False) -> None:
         """The local dashboard of a run on http://127.0.0.1:PORT (other interfaces only with --host, warned)."""
         from openasm.app.server import HostWarning, serve
 

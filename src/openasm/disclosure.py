@@ -2,8 +2,9 @@
 
 Every shareable output (the HTML report pages, the board PDF, the dashboard pages, and the aggregate CSVs meant
 to leave the practice) shows a count from 1 to minimum − 1 as "<minimum"; zero and larger counts are shown. A
-page that applies the policy says so in a note with its citation. `--no-suppress` turns it off for internal use,
-and the pages then say that they are not shareable. Patient-level files (gap lists) are never shareable: they
+page that applies the policy says so in a note with its citation. `--no-suppress` turns it off for internal use
+(a rules override of the minimum to 0, recorded like any other), and the pages then say that they are not
+shareable. Patient-level files (gap lists) are never shareable: they
 carry a PHI label instead.
 """
 
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 from openasm.rules import RulesForYear
 
 PARAMETER = "report.small_cell_minimum"
+NO_SUPPRESS = (PARAMETER, 0)  # the rules override behind --no-suppress
 PHI_FILES = ("measure_gap", "measure_case_result", "unattributed_case", "pro_assessment", "q220_episode_result",
              "episode_cost_line", "episode_detail", "quarantine")
 PHI_LABEL = ("Contains protected health information (patient-level rows): for the practice's own care "
@@ -33,11 +35,14 @@ class SmallCellPolicy:
     citation: str
 
     @classmethod
-    def from_rules(cls, rules: RulesForYear, suppress: bool = True) -> "SmallCellPolicy":
-        """The policy of `report.small_cell_minimum`; `suppress=False` is `--no-suppress`."""
+    def from_rules(cls, rules: RulesForYear) -> "SmallCellPolicy":
+        """The policy of `report.small_cell_minimum`; `--no-suppress` overrides it to 0 (nothing hidden), so the
+        run's manifest and every page record that the output is internal."""
         minimum = int(rules.value(PARAMETER))
         resolved = rules.resolved(PARAMETER)
-        return cls(minimum=minimum, enabled=suppress, citation="; ".join(resolved.citations))
+        shipped = int(resolved.shipped_value) if resolved.overridden else minimum
+        return cls(minimum=minimum if minimum > 1 else shipped, enabled=minimum > 1,
+                   citation="; ".join(resolved.citations))
 
     def hides(self, count: float | int | None) -> bool:
         """True for a count from 1 to minimum − 1 while the policy is on."""
@@ -84,3 +89,17 @@ def suppressed_cells(table: pa.Table, policy: SmallCellPolicy) -> int:
         column = table[name]
         total += pc.sum(pc.and_(pc.greater(column, 0), pc.less(column, policy.minimum))).as_py() or 0
     return total
+
+
+def write_phi_notice(outputs_dir) -> None:
+    """Label the patient-level files of a run's outputs folder (`PHI-NOTICE.txt` beside them)."""
+    from pathlib import Path
+
+    folder = Path(outputs_dir)
+    present = sorted(p.name for name in PHI_FILES for p in folder.glob(f"{name}.*"))
+    if not present:
+        return
+    (folder / "PHI-NOTICE.txt").write_text(
+        PHI_LABEL + "\n\nPatient-level files in this folder:\n" + "".join(f"  {name}\n" for name in present)
+        + "\nShare only the report pages, the board PDF and the files in shareable/ (small cells suppressed).\n",
+        encoding="utf-8")

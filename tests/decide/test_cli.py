@@ -22,7 +22,8 @@ def test_whatif_command_matches_the_library(demo_output):
     decision = decision_for(load_run_tables(run_dir), npi=npi)
     rate = next(n for n in decision.levers if n.endswith(".rate"))
     measure = rate.split(".")[1]
-    result = CliRunner().invoke(app, ["whatif", str(run_dir), "--npi", npi, "--set", f"quality.{measure.lower()}.rate=0.62",
+    result = CliRunner().invoke(app, ["whatif", str(run_dir), "--npi", npi,
+                                      "--set", f"quality.{measure.lower()}.rate=0.62",
                                       "--target", "af>=0", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)

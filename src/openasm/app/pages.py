@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from openasm.app import plots
+from openasm.report import plots
 from openasm.decide.levers import measure_label
 from openasm.decide.outlook import build_outlook
 from openasm.decide.run_tables import OUTPUTS, RunTables
@@ -74,7 +74,8 @@ def outlook_page(board: Dashboard, subject: dict) -> dict:
 
 def quality_page(board: Dashboard, subject: dict) -> dict:
     npis = set(board.decision(subject).subject.npis)
-    bench = {(r["performance_year"], r["measure_id"], r["collection_type"]): r for r in board.table("quality_benchmark")}
+    bench = {(r["performance_year"], r["measure_id"], r["collection_type"]): r
+             for r in board.table("quality_benchmark")}
     rows = []
     for r in board.table("quality_measure_score"):
         if str(r["npi"]) in npis and r["is_winner"]:

@@ -10,13 +10,13 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from openasm.app.plots import fan_chart
+from openasm.report.plots import fan_chart
 from openasm.app.templating import render
 from openasm.decide.montecarlo import simulate, simulate_years
 from openasm.decide.outlook import build_outlook
 from openasm.decide.run_tables import RunTables, load_run_tables
 from openasm.decide.whatif import decision_for
-from openasm.disclosure import SmallCellPolicy
+from openasm.disclosure import NO_SUPPRESS, SmallCellPolicy
 
 PDF_NAME = "board-report.pdf"
 
@@ -33,15 +33,15 @@ def default_subject(run: RunTables) -> dict[str, str]:
 
 
 def board_html(run: RunTables, *, npi: str | None = None, tin: str | None = None, draws: int = 2000, seed: int = 0,
-               suppress: bool = True, years_draws: int = 500) -> str:
-    """The board report as HTML (the PDF's source)."""
+               years_draws: int = 500) -> str:
+    """The board report as HTML (the PDF's source); small cells as the run's rules say (`SmallCellPolicy`)."""
     subject = {"npi": npi} if npi else {"tin": tin} if tin else default_subject(run)
     decision = decision_for(run, **subject)
     simulation = simulate(decision, draws=draws, seed=seed)
     outlook = build_outlook(decision, simulation)
     fan = fan_chart(simulate_years(decision, draws=years_draws, seed=seed))
     label = f"NPI {subject['npi']}" if "npi" in subject else f"practice TIN {subject['tin']}"
-    return render("board.html", policy=SmallCellPolicy.from_rules(run.rules, suppress), o=outlook,
+    return render("board.html", policy=SmallCellPolicy.from_rules(run.rules), o=outlook,
                   sim=outlook["simulation"], fan=fan, subject_label=label, run_label=run.run_dir.name,
                   written=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
 
@@ -51,7 +51,8 @@ def write_board_pdf(run_dir: Path, out_path: Path, **options) -> Path:
     from weasyprint import HTML
 
     logging.getLogger("fontTools").setLevel(logging.WARNING)
-    html = board_html(load_run_tables(run_dir), **options)
+    suppress = options.pop("suppress", True)
+    html = board_html(load_run_tables(run_dir, [] if suppress else [NO_SUPPRESS]), **options)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     HTML(string=html, base_url=str(out_path.parent)).write_pdf(out_path)

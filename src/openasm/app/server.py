@@ -22,7 +22,7 @@ from openasm.decide.levers import LeverError
 from openasm.decide.montecarlo import simulate, simulate_years
 from openasm.decide.run_tables import load_run_tables
 from openasm.decide.subject import SubjectError
-from openasm.disclosure import SmallCellPolicy
+from openasm.disclosure import NO_SUPPRESS, SmallCellPolicy
 
 LOOPBACK = "127.0.0.1"
 PAGES = (("outlook", "Outlook"), ("quality", "Quality"), ("cost", "Cost"), ("whatif", "What-if"),
@@ -47,8 +47,8 @@ def check_host(host: str) -> None:
 
 def create_app(run_dir: Path, suppress: bool = True) -> FastAPI:
     """The dashboard of the run in `run_dir`."""
-    run = load_run_tables(run_dir)
-    board = pages.Dashboard(run=run, policy=SmallCellPolicy.from_rules(run.rules, suppress),
+    run = load_run_tables(run_dir, [] if suppress else [NO_SUPPRESS])
+    board = pages.Dashboard(run=run, policy=SmallCellPolicy.from_rules(run.rules),
                             default_subject=default_subject(run))
     app = FastAPI(title="openasm dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -1,8 +1,8 @@
 """What-if: a practice's scores, AF and dollars under lever settings, against the run's baseline, with the
 explain chain, and the break-even solver (asm-model.md §3–§7; 42 CFR 512.725–512.750).
 
-`what_if` returns baseline and scenario side by side; `explain_scenario` builds the same `Explanation` that
-`openasm explain` prints, from the scenario's numbers; `break_even` finds, per lever and holding the others, the
+`what_if` returns baseline and scenario side by side (`openasm.app.scenario_chain` turns a scenario into the
+chain `openasm explain` prints); `break_even` finds, per lever and holding the others, the
 smallest change that reaches a target (AF ≥ 0, final score ≥ the cohort median, or dollars ≥ an amount).
 """
 
@@ -18,7 +18,6 @@ from openasm.decide.evaluate import Outcome, evaluate
 from openasm.decide.levers import Lever, LeverError, build_levers, check_settings
 from openasm.decide.run_tables import RunTables
 from openasm.decide.subject import Subject, load_subject
-from openasm.explain.chain import Explanation, explain_participant
 
 METRICS = ("quality_pct", "cost_pct", "final_score", "transformed_final_score", "adjustment_factor")
 TARGET = re.compile(r"^\s*(af|fs|final_score|dollars)\s*>=\s*(median|-?[0-9.]+)\s*$", re.IGNORECASE)
@@ -63,52 +62,6 @@ class WhatIf:
 def what_if(decision: Decision, settings: Mapping[str, float]) -> WhatIf:
     """Baseline (every lever at its run value) and the scenario `settings`."""
     return WhatIf(settings=dict(settings), baseline=decision.evaluate({}), scenario=decision.evaluate(settings))
-
-
-def explain_scenario(decision: Decision, outcome: Outcome, k: int = 0) -> Explanation:
-    """The `openasm explain` chain of subject NPI k under `outcome` (a 1-scenario Outcome): the run's rows with
-    the scenario's measure points, category scores, deductions, final score and payment numbers."""
-    subject, run = decision.subject, decision.run
-    npi = subject.npis[k]
-    score = next(r for r in run.rows("payment_adjustment") if str(r["npi"]) == npi)
-    q = subject.quality
-    measures = []
-    points_by_row = {r: float(outcome.measure_points[0, r]) for r in range(q.measure_id.size) if q.owner[r] == k}
-    status_by_row = {r: str(outcome.measure_status[0, r]) for r in points_by_row}
-    winners = [r for r in run.rows("quality_measure_score") if str(r["npi"]) == npi and r["is_winner"]]
-    for r, row in zip(sorted(points_by_row), winners):
-        points = points_by_row[r]
-        measures.append({**row, "achievement_points": None if np.isnan(points) else points,
-                         "status": status_by_row[r]})
-    counted = [m for m in measures if m["achievement_points"] is not None]
-    final = float(outcome.final_score[0, k])
-    af = float(outcome.adjustment_factor[0, k])
-    changed = {
-        **score, "quality_score_pct": _num(outcome.quality_pct[0, k]), "cost_score_pct": _num(outcome.cost_pct[0, k]),
-        "quality_points_earned": sum(m["achievement_points"] for m in counted if m.get("is_counted")),
-        "ia_deduction_points": float(outcome.ia_deduction[0, k]), "pi_deduction_points": float(outcome.pi_deduction[0, k]),
-        "final_score": _num(final), "exchange_midpoint": _num(outcome.midpoint[0, k]),
-        "transformed_final_score": _num(outcome.transformed_final_score[0, k]),
-        "scaling_factor": _num(outcome.scaling_factor[0, k]), "pool_amount": _num(outcome.pool[0, k]),
-        "adjustment_factor": af, "multiplier": 1.0 + af,
-        "adjustment_amount": af * float(score["part_b_paid_amount"] or 0.0),
-    }
-    changed["raw_score"] = None if changed["final_score"] is None else (
-        (changed["quality_weight_used"] or 0.0) * (changed["quality_score_pct"] or 0.0)
-        + (changed["cost_weight_used"] or 0.0) * (changed["cost_score_pct"] or 0.0)
-        - changed["ia_deduction_points"] - changed["pi_deduction_points"])
-    dollars = [{"npi": npi, "payment_year": run.rules.payment_year, "billing_tin": subject.tins[k],
-                "payment_year_paid_amount": float(subject.payment_year_paid[k]),
-                "payment_year_adjustment_amount": float(outcome.dollars[0, k]), "is_estimate": True,
-                "estimate_basis": "what-if"}]
-    return explain_participant(npi=npi, rules=run.rules, participant_score=[changed], quality_measure_score=measures,
-                               measure_score=run.rows("measure_score"), payment_adjustment=[changed],
-                               adjustment_dollars=dollars)
-
-
-def _num(value) -> float | None:
-    value = float(value)
-    return None if np.isnan(value) else value
 
 
 # ------------------------------------------------------------------------------------------ break-even

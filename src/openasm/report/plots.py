@@ -7,7 +7,6 @@ alike, and its tick formatters size the axis to the labels, so a label such as 1
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -33,14 +32,14 @@ def dollars_formatter(value: float, _position=None) -> str:
     return f"{'−' if value < 0 else ''}${abs(value):,.0f}"
 
 
-def exchange_curve(midpoints: Mapping[str, float], low: float, high: float, slope: float) -> str:
-    """Transformed final score against final score (asm-model §7.4), one line per cohort midpoint."""
+def exchange_curve(scores: Sequence[float], curves: Mapping[str, tuple[float, Sequence[float]]]) -> str:
+    """Transformed final score against final score (asm-model §7.4): per cohort label, its midpoint and the TFS
+    at each of `scores` (computed by the caller with the engine's formula)."""
     figure, axis = plt.subplots(figsize=(6.4, 2.8))
-    xs = [x / 2 for x in range(0, 201)]
-    for index, (label, midpoint) in enumerate(sorted(midpoints.items())):
-        axis.plot(xs, [low + (high - low) / (1 + math.exp(-slope * (x - midpoint))) for x in xs],
-                  color=COLOURS[index % len(COLOURS)], label=f"{label} (m = {midpoint:.1f})")
-        axis.axvline(midpoint, color=COLOURS[index % len(COLOURS)], linestyle=":", linewidth=0.8)
+    for index, (label, (midpoint, tfs)) in enumerate(sorted(curves.items())):
+        colour = COLOURS[index % len(COLOURS)]
+        axis.plot(list(scores), list(tfs), color=colour, label=f"{label} (m = {midpoint:.1f})")
+        axis.axvline(midpoint, color=colour, linestyle=":", linewidth=0.8)
     axis.set_xlabel("final score")
     axis.set_ylabel("transformed final score")
     axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.2f}"))
