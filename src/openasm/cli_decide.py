@@ -58,8 +58,8 @@ def register(app: typer.Typer) -> None:
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
         """Scores, AF and dollars under lever settings against the run's baseline; with --target, the break-even
         value of every lever (the others held)."""
-        from openasm.decide.levers import LeverError, parse_setting
         from openasm.app.scenario_chain import explain_scenario
+        from openasm.decide.levers import LeverError, parse_setting
         from openasm.decide.whatif import break_even, parse_target, what_if
         from openasm.explain.render import render_console
 

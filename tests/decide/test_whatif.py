@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from openasm.app.scenario_chain import explain_scenario
 from openasm.decide.levers import LeverError, parse_setting
 from openasm.decide.montecarlo import simulate
 from openasm.decide.run_tables import load_run_tables
-from openasm.app.scenario_chain import explain_scenario
 from openasm.decide.whatif import break_even, decision_for, parse_target, what_if
 
 

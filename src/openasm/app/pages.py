@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from openasm.report import plots
 from openasm.decide.levers import measure_label
 from openasm.decide.outlook import build_outlook
 from openasm.decide.run_tables import OUTPUTS, RunTables
 from openasm.decide.whatif import Decision, break_even, decision_for, parse_target
 from openasm.disclosure import PHI_LABEL, SmallCellPolicy
+from openasm.report import plots
 
 
 @dataclass

@@ -10,13 +10,13 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from openasm.report.plots import fan_chart
 from openasm.app.templating import render
 from openasm.decide.montecarlo import simulate, simulate_years
 from openasm.decide.outlook import build_outlook
 from openasm.decide.run_tables import RunTables, load_run_tables
 from openasm.decide.whatif import decision_for
 from openasm.disclosure import NO_SUPPRESS, SmallCellPolicy
+from openasm.report.plots import fan_chart
 
 PDF_NAME = "board-report.pdf"
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from openasm.report import plots
 from openasm.app.pdf import PDF_NAME, default_subject
 from openasm.app.templating import render
 from openasm.decide.outlook import build_outlook
 from openasm.decide.run_tables import OUTPUTS, load_run_tables
 from openasm.decide.whatif import decision_for
 from openasm.disclosure import SmallCellPolicy
+from openasm.report import plots
 from openasm.rules import RulesForYear
 
 

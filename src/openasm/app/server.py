@@ -15,7 +15,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from openasm.app import pages, plots
+from openasm.app import pages
 from openasm.app.pdf import default_subject
 from openasm.app.templating import render
 from openasm.decide.levers import LeverError
@@ -23,6 +23,7 @@ from openasm.decide.montecarlo import simulate, simulate_years
 from openasm.decide.run_tables import load_run_tables
 from openasm.decide.subject import SubjectError
 from openasm.disclosure import NO_SUPPRESS, SmallCellPolicy
+from openasm.report import plots
 
 LOOPBACK = "127.0.0.1"
 PAGES = (("outlook", "Outlook"), ("quality", "Quality"), ("cost", "Cost"), ("whatif", "What-if"),
