@@ -74,15 +74,18 @@ def create_app(run_dir: Path, suppress: bool = True) -> FastAPI:
     def index() -> RedirectResponse:
         return RedirectResponse("/outlook")
 
-    @app.get("/outlook", response_class=HTMLResponse)
-    def outlook(request: Request, npi: str | None = None, tin: str | None = None):
-        subject = chosen(npi, tin)
-        return page("outlook", "outlook.html", request, subject, **pages.outlook_page(board, subject))
+    def subject_view(name: str, build):
+        """GET /<name>?npi=|tin=: the page `name`.html with the data `build(board, subject)` returns."""
 
-    @app.get("/quality", response_class=HTMLResponse)
-    def quality(request: Request, npi: str | None = None, tin: str | None = None):
-        subject = chosen(npi, tin)
-        return page("quality", "quality.html", request, subject, **pages.quality_page(board, subject))
+        def view(request: Request, npi: str | None = None, tin: str | None = None) -> HTMLResponse:
+            subject = chosen(npi, tin)
+            return page(name, f"{name}.html", request, subject, **build(board, subject))
+
+        return view
+
+    for name, build in (("outlook", pages.outlook_page), ("quality", pages.quality_page),
+                        ("cost", pages.cost_page), ("whatif", pages.whatif_page)):
+        app.add_api_route(f"/{name}", subject_view(name, build), methods=["GET"], response_class=HTMLResponse)
 
     @app.get("/quality/gaps", response_class=HTMLResponse)
     def gaps(request: Request, measure: str = Query(...), clinician: str = Query(...), npi: str | None = None,
@@ -90,20 +93,10 @@ def create_app(run_dir: Path, suppress: bool = True) -> FastAPI:
         subject = chosen(npi, tin)
         return page("quality", "gaps.html", request, subject, **pages.gap_page(board, subject, measure, clinician))
 
-    @app.get("/cost", response_class=HTMLResponse)
-    def cost(request: Request, npi: str | None = None, tin: str | None = None):
-        subject = chosen(npi, tin)
-        return page("cost", "cost.html", request, subject, **pages.cost_page(board, subject))
-
     @app.get("/cost/episode", response_class=HTMLResponse)
     def episode(request: Request, episode_id: str = Query(...), npi: str | None = None, tin: str | None = None):
         subject = chosen(npi, tin)
         return page("cost", "episode.html", request, subject, **pages.episode_page(board, episode_id))
-
-    @app.get("/whatif", response_class=HTMLResponse)
-    def whatif(request: Request, npi: str | None = None, tin: str | None = None):
-        subject = chosen(npi, tin)
-        return page("whatif", "whatif.html", request, subject, **pages.whatif_page(board, subject))
 
     @app.post("/api/whatif")
     def whatif_api(payload: dict = Body(...)) -> JSONResponse:
