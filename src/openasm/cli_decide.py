@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
             table.add_column(column, justify="right" if column in ("baseline", "scenario", "difference") else "left")
         for r in rows:
             fmt = _money if r["metric"] == "dollars" else (lambda v: f"{v:.6f}") if r["metric"] in (
-                "adjustment_factor", "transformed_final_score") else (lambda v: f"{v:.2f}")
+                "adjustment_factor", "transformed_final_score", "multiplier") else (lambda v: f"{v:.2f}")
             table.add_row(r["npi"], r["metric"], fmt(r["baseline"]), fmt(r["scenario"]), fmt(r["difference"]))
         console.print(table)
         if solved:

@@ -119,6 +119,14 @@ def _cost(subject: Subject, levers, settings, rules: RulesForYear, size: int) ->
                     1.0, 0.0, np.inf)
         episodes = _apply(episodes, subject.cost_episodes, mine, levers.get(f"cost.{measure}.episodes"),
                           settings.get(f"cost.{measure}.episodes"), 1.0, 0.0, np.inf)
+    # A service category's cost change moves observed cost, hence O/E, by the category's share of the NPI's
+    # episode cost (expected cost unchanged).
+    for name, setting in settings.items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "cost" and parts[2] not in ("oe", "episodes"):
+            share = np.asarray([s.get(parts[2], 0.0) if m == parts[1] else 0.0 for s, m in
+                                zip(subject.cost_category_share, subject.score["cost_measure_id"])])
+            oe = oe * (1.0 + share * (setting - levers[name].baseline)[:, None])
     score = oe * subject.cost_national_mean
     points = np.full((size, k), np.nan)
     for i, knots in enumerate(subject.cost_knots):

@@ -7,6 +7,7 @@
 | `quality.<M>.cases` | case count of M | cases |
 | `cost.<measure>.oe` | mean observed/expected ratio of the cost measure (score = O/E × national mean) | ratio |
 | `cost.<measure>.episodes` | attributed episodes | episodes |
+| `cost.<measure>.<category>` | relative change of one service category's cost (em, imaging, part_d, …): O/E moves by its share of the practice's episode cost | fraction −1..1 |
 | `ia.ia1`, `ia.ia2`, `pi.met` | IA-1, IA-2, PI requirements met | 0/1 |
 | `practice.small` | small-practice status | 0/1 |
 | `payment.part_b` | Part B covered professional services paid (PY), scaling the payment-year volume | USD |
@@ -86,6 +87,10 @@ def build_levers(subject: Subject) -> dict[str, Lever]:
         levers[f"cost.{measure}.oe"] = Lever(
             f"cost.{measure}.oe", f"{measure} observed/expected cost", "shift",
             float(np.nanmean(subject.cost_oe[mine])), 0.2, 3.0, 0.01, -1, "ratio")
+        for category in sorted({c for k2 in np.flatnonzero(mine) for c in subject.cost_category_share[k2]}):
+            levers[f"cost.{measure}.{category}"] = Lever(
+                f"cost.{measure}.{category}", f"{measure} {category.replace('_', ' ')} cost change", "shift", 0.0,
+                -1.0, 1.0, 0.01, -1, "fraction")
         base = float(np.mean(subject.cost_episodes[mine]))
         levers[f"cost.{measure}.episodes"] = Lever(
             f"cost.{measure}.episodes", f"{measure} attributed episodes", "shift", base, 0.0, max(100.0, 3 * base),

@@ -41,6 +41,8 @@ class Simulation:
     adjustment_factor: np.ndarray  # (draws,) dollar-weighted AF of the subject
     final_score: np.ndarray  # (draws,) mean final score of the subject NPIs
     midpoint: np.ndarray  # (draws,) cohort median
+    pool: np.ndarray  # (draws,) incentive pool of the practice's cohort
+    scaling_factor: np.ndarray  # (draws,)
     seconds: float
     levers: list[dict] = field(default_factory=list)
 
@@ -70,6 +72,7 @@ class Simulation:
             "draws_per_second": self.draws / self.seconds if self.seconds else float("inf"),
             "dollars": self.percentiles(self.dollars), "adjustment_factor": self.percentiles(self.adjustment_factor),
             "final_score": self.percentiles(self.final_score), "cohort_median": self.percentiles(self.midpoint),
+            "pool": self.percentiles(self.pool), "scaling_factor": self.percentiles(self.scaling_factor),
             "probability_af_negative": float(np.mean(self.adjustment_factor < 0)),
             "mean_dollars": float(self.dollars.mean()),
             "standard_error_mean_dollars": float(self.dollars.std(ddof=1) / np.sqrt(self.draws)) if self.draws > 1
@@ -112,7 +115,7 @@ def _chunk(decision: Decision, priors: dict, seed: np.random.SeedSequence, size:
     scores = score_subject(subject, decision.levers, settings, rules, size)
     k = len(subject.npis)
     af = np.full((size, k), np.nan)
-    midpoint = np.full(size, np.nan)
+    midpoint, pool, sf = (np.full(size, np.nan) for _ in range(3))
     part_b = np.asarray([float(v or 0.0) for v in subject.score["part_b_paid_amount"]])
     for cohort, c in subject.cohort_rows.items():
         mine = c["subject_index"] >= 0
@@ -130,9 +133,9 @@ def _chunk(decision: Decision, priors: dict, seed: np.random.SeedSequence, size:
         neutral = np.concatenate([peer_neutral, scores.is_neutral[:, mine]], axis=1)
         result = score_cohorts(fs, pb, neutral, pay)
         af[:, mine] = result.adjustment_factor[:, peer_fs.shape[1]:]
-        midpoint = result.midpoint
+        midpoint, pool, sf = result.midpoint, result.pool, result.scaling_factor
     dollars = af * subject.payment_year_paid
-    return dollars.sum(axis=1), np.nanmean(scores.final_score, axis=1), midpoint
+    return dollars.sum(axis=1), np.nanmean(scores.final_score, axis=1), midpoint, pool, sf
 
 
 def simulate(decision: Decision, draws: int = 10_000, seed: int = 0, peers: str = "drawn",
@@ -154,7 +157,8 @@ def simulate(decision: Decision, draws: int = 10_000, seed: int = 0, peers: str 
     sim = Simulation(draws=draws, seed=seed, peers=peers, dollars=dollars,
                      adjustment_factor=dollars / paid if paid else np.zeros_like(dollars),
                      final_score=np.concatenate([p[1] for p in parts]),
-                     midpoint=np.concatenate([p[2] for p in parts]), seconds=0.0)
+                     midpoint=np.concatenate([p[2] for p in parts]), pool=np.concatenate([p[3] for p in parts]),
+                     scaling_factor=np.concatenate([p[4] for p in parts]), seconds=0.0)
     sim.levers = rank_levers(decision, float(np.percentile(sim.midpoint, 50)))
     sim.seconds = time.perf_counter() - started
     return sim
@@ -162,7 +166,8 @@ def simulate(decision: Decision, draws: int = 10_000, seed: int = 0, peers: str 
 
 def standard_move(name: str, lever) -> float | None:
     """The move each lever is ranked by: a rate 10 points better, data completeness +10 points, cost O/E 5% lower,
-    an unmet IA/PI requirement met; None for levers that do not move the score one way."""
+    a service category's cost 10% lower, an unmet IA/PI requirement met; None for levers that do not move the
+    score one way."""
     if lever.favourable == 0 or name == "cohort.median" or name == "practice.small":
         return None
     if lever.kind == "flag":

@@ -25,7 +25,8 @@ REQUIRED = {
     "measure_score": "the cost stage (`openasm cost`)",
     "cost_benchmark_knots": "the cost stage (`openasm cost`)",
 }
-OPTIONAL = ("adjustment_dollars", "quality_measure_row", "participant_score", "participant", "payment_projection")
+OPTIONAL = ("adjustment_dollars", "quality_measure_row", "participant_score", "participant", "payment_projection",
+            "episode_attribution", "episode_detail", "episode_cost_by_category")
 
 
 class RunTablesError(ValueError):

@@ -65,6 +65,7 @@ class Subject:
     cost_oe: np.ndarray
     cost_episodes: np.ndarray
     has_cost_row: np.ndarray
+    cost_category_share: list  # per K: {service category: share of the NPI's scored episode cost}
     payment_year_paid: np.ndarray  # (K,) covered services paid in the payment year (estimated where no claims)
     stored_dollars: np.ndarray  # (K,)
     cohort_rows: dict  # cohort -> dict(npi, final_score, part_b, is_neutral, subject_index (K,) or -1)
@@ -154,6 +155,25 @@ def _cost_row(run: RunTables, score: dict) -> dict | None:
     return None
 
 
+def category_shares(run: RunTables, npis: list[str], tins: list[str]) -> list[dict[str, float]]:
+    """Per subject NPI, each service category's share of the standardized cost of its attributed, scored episodes
+    of the performance year (episode_attribution, episode_detail, episode_cost_by_category)."""
+    scored = {r["episode_id"] for r in run.rows("episode_detail")
+              if r["performance_year"] == run.rules.performance_year and r["exclusion_reason"] is None}
+    owner: dict[str, set[int]] = {}
+    for r in run.rows("episode_attribution"):
+        for k, (npi, tin) in enumerate(zip(npis, tins)):
+            if r["is_attributed"] and str(r["rendering_npi"]) == npi and str(r["billing_tin"]) == tin \
+                    and r["episode_id"] in scored:
+                owner.setdefault(r["episode_id"], set()).add(k)
+    cost = [dict() for _ in npis]
+    for r in run.rows("episode_cost_by_category"):
+        for k in owner.get(r["episode_id"], ()):
+            category = str(r["service_category"] or "other")
+            cost[k][category] = cost[k].get(category, 0.0) + float(r["std_cost_amount"] or 0.0)
+    return [{c: v / total for c, v in mine.items()} if (total := sum(mine.values())) > 0 else {} for mine in cost]
+
+
 def load_subject(run: RunTables, npi: str | None = None, tin: str | None = None) -> Subject:
     """The subject's arrays and its cohorts' participants, from the run's finished tables."""
     npis = subject_npis(run, npi, tin)
@@ -200,5 +220,6 @@ def load_subject(run: RunTables, npi: str | None = None, tin: str | None = None)
         cost_oe=np.asarray([_f(r["mean_oe_ratio"]) if r else np.nan for r in cost_rows]),
         cost_episodes=np.asarray([_f(r["n_episodes"]) if r else 0.0 for r in cost_rows]),
         has_cost_row=np.asarray([r is not None for r in cost_rows]),
+        cost_category_share=category_shares(run, npis, [str(r["tin"]) for r in pay]),
         payment_year_paid=np.asarray(paid), stored_dollars=np.asarray(stored), cohort_rows=cohort_rows,
     )

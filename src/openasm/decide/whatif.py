@@ -52,9 +52,10 @@ class WhatIf:
         """Per subject NPI and metric: baseline, scenario, difference; plus total dollars."""
         out = []
         for k, npi in enumerate(npis):
-            for metric in METRICS + ("dollars",):
-                base = float(getattr(self.baseline, metric)[0, k])
-                new = float(getattr(self.scenario, metric)[0, k])
+            for metric in METRICS + ("multiplier", "dollars"):
+                source = "adjustment_factor" if metric == "multiplier" else metric
+                base = float(getattr(self.baseline, source)[0, k]) + (metric == "multiplier")
+                new = float(getattr(self.scenario, source)[0, k]) + (metric == "multiplier")
                 out.append({"npi": npi, "metric": metric, "baseline": base, "scenario": new, "difference": new - base})
         return out
 
