@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from openasm.decide.levers import measure_label
 from openasm.decide.outlook import build_outlook
-from openasm.decide.run_tables import OUTPUTS, RunTables
+from openasm.decide.run_tables import RunTables
 from openasm.decide.whatif import Decision, break_even, decision_for, parse_target
 from openasm.disclosure import PHI_LABEL, SmallCellPolicy
 from openasm.report import plots
+from openasm.schema.run_folder import read_output
 
 
 @dataclass
@@ -44,8 +42,8 @@ class Dashboard:
     def table(self, name: str) -> list[dict]:
         """Rows of an output table (read once; empty when absent)."""
         if name not in self._cache:
-            path = Path(self.run.run_dir) / OUTPUTS / f"{name}.parquet"
-            self._cache[name] = pq.read_table(path).to_pylist() if path.is_file() else []
+            table = read_output(self.run.run_dir, name)
+            self._cache[name] = [] if table is None else table.to_pylist()
         return self._cache[name]
 
 

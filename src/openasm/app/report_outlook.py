@@ -12,11 +12,12 @@ from pathlib import Path
 from openasm.app.pdf import PDF_NAME, default_subject
 from openasm.app.templating import render
 from openasm.decide.outlook import build_outlook
-from openasm.decide.run_tables import OUTPUTS, load_run_tables
+from openasm.decide.run_tables import load_run_tables
 from openasm.decide.whatif import decision_for
 from openasm.disclosure import SmallCellPolicy
 from openasm.report import plots
 from openasm.rules import RulesForYear
+from openasm.schema.run_folder import output_path
 
 
 def practice_rows(payment_adjustment: list[dict], dollars: list[dict]) -> list[dict]:
@@ -43,7 +44,7 @@ def practice_rows(payment_adjustment: list[dict], dollars: list[dict]) -> list[d
 
 def outlook_fragment(run_dir: Path, rules: RulesForYear) -> str | None:
     """The outlook section's HTML, or None when the run has no payment stage yet."""
-    if not (Path(run_dir) / OUTPUTS / "payment_adjustment.parquet").is_file():
+    if not output_path(run_dir, "payment_adjustment").is_file():
         return None
     run = load_run_tables(run_dir)
     rows = practice_rows(run.rows("payment_adjustment"), run.rows("adjustment_dollars"))

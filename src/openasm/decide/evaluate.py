@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from openasm import array_ops as ops
+from openasm.cost.points import piecewise_points
 from openasm.decide.cohort import score_cohorts
 from openasm.decide.levers import Lever, measure_label
 from openasm.decide.subject import Subject
@@ -131,7 +132,7 @@ def _cost(subject: Subject, levers, settings, rules: RulesForYear, size: int) ->
     points = np.full((size, k), np.nan)
     for i, knots in enumerate(subject.cost_knots):
         if knots is not None:
-            points[:, i] = f.piecewise_points(score[:, i], knots)
+            points[:, i] = piecewise_points(score[:, i], knots)
     scorable = subject.has_cost_row & (episodes >= float(rules.value("cost.case_minimum"))) & ~np.isnan(points)
     scorable &= ~np.asarray([bool(v) for v in subject.score["is_euc_cost"]])
     return np.where(scorable, f.cost_category_pct(points, max_cost_points(rules)), np.nan), scorable

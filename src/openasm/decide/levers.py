@@ -7,7 +7,7 @@
 | `quality.<M>.cases` | case count of M | cases |
 | `cost.<measure>.oe` | mean observed/expected ratio of the cost measure (score = O/E × national mean) | ratio |
 | `cost.<measure>.episodes` | attributed episodes | episodes |
-| `cost.<measure>.<category>` | relative change of one service category's cost (em, imaging, part_d, …): O/E moves by its share of the practice's episode cost | fraction −1..1 |
+| `cost.<measure>.<category>` | change of one service category's cost (em, imaging, …); O/E moves by its share | −1..1 |
 | `ia.ia1`, `ia.ia2`, `pi.met` | IA-1, IA-2, PI requirements met | 0/1 |
 | `practice.small` | small-practice status | 0/1 |
 | `payment.part_b` | Part B covered professional services paid (PY), scaling the payment-year volume | USD |

@@ -21,7 +21,7 @@ from statistics import NormalDist
 import numpy as np
 
 from openasm.cost.benchmarks import band_knots, recover_band_parameters
-from openasm.cost.points import knot_pairs
+from openasm.cost.points import knot_pairs, piecewise_points
 from openasm.decide.run_tables import RunTables
 from openasm.rules import RulesError
 from openasm.scoring import formulas as f
@@ -93,7 +93,7 @@ def cost_pct_levels(run: RunTables, cohort: str) -> np.ndarray:
     cut_points = {k.percentile_key: float(row[k.column]) for k in knots if k.percentile_key is not None}
     band = recover_band_parameters(cut_points, knots)
     score = band.median + band.sd * _Z
-    return f.cost_category_pct(f.piecewise_points(score, knot_pairs(row, run.rules)), max_cost_points(run.rules))
+    return f.cost_category_pct(piecewise_points(score, knot_pairs(row, run.rules)), max_cost_points(run.rules))
 
 
 def peer_priors(run: RunTables, cohort: str) -> PeerPriors:

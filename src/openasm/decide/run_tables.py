@@ -7,17 +7,14 @@ payment-year dollars) and the rules the run used, overrides included (from its m
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from openasm.rules import RulesForYear, load_rules, parse_override
+from openasm.schema.run_folder import MANIFEST, output_path, read_manifest_if_any, read_output
 
-OUTPUTS = "outputs"
-MANIFEST = "manifest.json"
 REQUIRED = {
     "payment_adjustment": "the payment stage (`openasm payment`)",
     "quality_measure_score": "the score stage (`openasm score`)",
@@ -59,22 +56,22 @@ def load_run_tables(run_dir: Path | str, extra_overrides: list[tuple[str, object
     `extra_overrides`, e.g. a what-if scenario's rule changes). Raises RunTablesError naming the missing table and
     the stage that writes it."""
     run_dir = Path(run_dir)
-    manifest_path = run_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise RunTablesError(f"{manifest_path} not found: {run_dir} is not an openasm run folder")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest_if_any(run_dir)
+    if not manifest:
+        raise RunTablesError(f"{run_dir / MANIFEST} not found: {run_dir} is not an openasm run folder")
     year = manifest.get("performance_year")
     if year is None:
-        raise RunTablesError(f"{manifest_path} has no performance_year: run the model stages first")
+        raise RunTablesError(f"{run_dir / MANIFEST} has no performance_year: run the model stages first")
     tables: dict[str, pa.Table] = {}
     for name, stage in REQUIRED.items():
-        path = run_dir / OUTPUTS / f"{name}.parquet"
-        if not path.is_file():
-            raise RunTablesError(f"{path} not found: run {stage} on {run_dir} first (it writes {name})")
-        tables[name] = pq.read_table(path)
+        table = read_output(run_dir, name)
+        if table is None:
+            raise RunTablesError(f"{output_path(run_dir, name)} not found: run {stage} on {run_dir} first "
+                                 f"(it writes {name})")
+        tables[name] = table
     for name in OPTIONAL:
-        path = run_dir / OUTPUTS / f"{name}.parquet"
-        if path.is_file():
-            tables[name] = pq.read_table(path)
+        table = read_output(run_dir, name)
+        if table is not None:
+            tables[name] = table
     rules = load_rules(int(year), run_overrides(manifest) + list(extra_overrides or []))
     return RunTables(run_dir=run_dir, rules=rules, tables=tables, manifest=manifest)

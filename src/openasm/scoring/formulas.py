@@ -1,16 +1,16 @@
 """The scoring formulas, element-wise, once for every caller (quality.md §2.3–§2.5; asm-model.md §3.2, §4–§6;
 ebcm.md §9.1).
 
-The engine's stages apply them to Ibis columns (`quality_points.add_decile_points`, `cost.points`,
-`quality_category`, `final_score`, `ia_pi_deductions`); the decision tools (`openasm.decide`) apply them to numpy
+The engine's stages apply them to Ibis columns (`quality_points.add_decile_points`, `quality_category`,
+`cost_category`, `final_score`, `ia_pi_deductions`; the cost band interpolation sits one layer down, in
+`openasm.cost.points.piecewise_points`); the decision tools (`openasm.decide`) apply them to numpy
 arrays of what-if levers and simulated peers. Operands are Ibis expressions or numpy arrays (`openasm.array_ops`);
 rule values are passed in by the caller, so nothing here holds a regulatory number.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from openasm import array_ops as ops
@@ -83,21 +83,6 @@ def quality_category_pct(points_earned: Any, points_available: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ cost
-def piecewise_points(score: Any, knots: Sequence[tuple[Any, float]]) -> Any:
-    """ebcm.md §9.1: points of a cost score on ascending (knot value, points) pairs: flat at both ends, linear in
-    between (lower cost earns more points). A zero-width band is never the matching branch; null when the score
-    or any knot is null."""
-    (first_x, first_p), (_, last_p) = knots[0], knots[-1]
-    branches = [(score <= first_x, first_p)]
-    for (x0, p0), (x1, p1) in itertools.pairwise(knots):
-        branches.append((score <= x1, p0 + (p1 - p0) * ops.safe_divide(score - x0, x1 - x0)))
-    mapped = ops.select(branches, last_p)
-    defined = ops.notnull(score)
-    for x, _ in knots:
-        defined = defined & ops.notnull(x)
-    return ops.where(defined, mapped, ops.null_float(mapped))
-
-
 def cost_category_pct(points: Any, top_points: float) -> Any:
     """§512.730(e), asm-model §4: cost category score = points ÷ the band table's highest points × 100."""
     return 100.0 * points / top_points
