@@ -86,3 +86,34 @@ def ingest_folder(engine, folder: Path):
     from openasm.runs.ingest import IngestInputs, run_ingest
 
     return run_ingest(engine, None, engine.run_dir, IngestInputs(Path(folder)))
+
+
+DEMO_BENES, DEMO_SEED = 5000, 3
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory) -> Path:
+    """One small `openasm demo` folder shared by every test that reads a finished run (scores, payment, report,
+    PDF, dashboard): built once per test session, also across pytest-xdist workers (a file lock in the shared
+    base temp folder)."""
+    import fcntl
+
+    from typer.testing import CliRunner
+
+    from openasm.cli import app
+
+    # Under pytest-xdist each worker's base temp is a child of the session's folder: the parent is shared by the
+    # workers of this session only. Without xdist the base temp itself is the session's folder.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = root / f"demo-{DEMO_BENES}-{DEMO_SEED}"
+    with open(root / f"demo-{DEMO_BENES}-{DEMO_SEED}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            if target.exists():
+                shutil.rmtree(target)
+            result = CliRunner().invoke(app, ["demo", "--out", str(target), "--benes", str(DEMO_BENES),
+                                              "--seed", str(DEMO_SEED)])
+            assert result.exit_code == 0, result.output
+            (target / ".complete").write_text("ok")
+    return target

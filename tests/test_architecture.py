@@ -35,7 +35,10 @@ COMMAND_OPTIONS = {
     "explain": ["--npi", "--py", "--run", "--set", "--format"],
     "rules": ["--py", "--set", "--only", "--used-by"],
     "schema": [],
-    "report": ["--out", "--py", "--set"],
+    "report": ["--out", "--py", "--set", "--pdf", "--npi", "--tin", "--no-suppress"],
+    "whatif": ["--npi", "--tin", "--set", "--target", "--explain", "--json"],
+    "simulate": ["--npi", "--tin", "--draws", "--seed", "--peers", "--threads", "--json"],
+    "serve": ["--host", "--port", "--no-suppress"],
     "demo": ["--out", "--benes", "--seed", "--py", "--backend"],
     "version": [],
 }

@@ -193,6 +193,11 @@ EXTRA_PARAMS = {
     "scoring.cost_entity_level", "scoring.solo_practice_max_clinicians", "payment.covered_services_claim_types",
     "payment.non_pfs_hcpcs_ranges", "payment.part_b_growth_rate", "payment.projection_scenarios",
     "payment.projection_score_trend", "payment.projection_synthetic_cohort",
+    # issue 13: Monte Carlo priors over unknown peers and the practice's own sampling uncertainty; issue 9 item 6.
+    "decide.peer_cohort_size", "decide.peer_small_practice_share", "decide.peer_ia_met_rate",
+    "decide.peer_pi_met_rate", "decide.peer_submission_failure_rate", "decide.peer_cost_scorable_rate",
+    "decide.peer_quality_collection_types", "decide.peer_part_b_paid", "decide.own_rate_uncertainty",
+    "decide.own_cost_ratio_cv", "report.small_cell_minimum",
 }
 
 # quality.md §8 parameters (spec name -> dotted file name).

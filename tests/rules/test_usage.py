@@ -55,6 +55,6 @@ def test_rules_used_by_lists_the_functions(wide_console) -> None:
     result = CliRunner().invoke(app, ["rules", "--used-by", "payment.risk_level"])
     assert result.exit_code == 0, result.output
     assert "42 CFR 512.750(c)(1)(i)" in result.output
-    assert "openasm.payment.adjustment.compute_payment_adjustment" in result.output
+    assert "openasm.payment.exchange.PaymentRules.from_rules" in result.output  # read once for every formula
     unknown = CliRunner().invoke(app, ["rules", "--used-by", "payment.no_such_rule"])
     assert unknown.exit_code == 2 and "unknown parameter 'payment.no_such_rule'" in unknown.output

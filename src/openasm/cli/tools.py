@@ -30,12 +30,26 @@ def report(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: run folder)")] = None,
     py: PyOpt = 2027,
     set_: SetOpt = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write the board report PDF (board-report.pdf)")] = False,
+    npi: Annotated[Optional[str], typer.Option("--npi", help="Board report for this NPI")] = None,
+    tin: Annotated[Optional[str], typer.Option("--tin", help="Board report for this TIN (default: largest)")] = None,
+    no_suppress: Annotated[bool, typer.Option("--no-suppress", help="Show counts under 11 (internal use)")] = False,
 ) -> None:
-    """Write the HTML summary page (index.html) from a run's finished tables."""
+    """Write the HTML pages (index.html first with the outlook, quality.html, model.html) from a run's finished
+    tables, the shareable aggregate CSVs, and with --pdf the board report PDF."""
+    from openasm.app.pdf import PDF_NAME, write_board_pdf
+    from openasm.app.report_outlook import outlook_fragment
+    from openasm.disclosure import NO_SUPPRESS
     from openasm.report.html import write_report
 
-    path = write_report(run_dir, out or run_dir, load_rules(py, set_))
+    # --no-suppress is a rules override (recorded, and every page then says it is for internal use).
+    rules = load_rules(py, [*(set_ or []), *([f"{NO_SUPPRESS[0]}={NO_SUPPRESS[1]}"] if no_suppress else [])])
+    outlook = outlook_fragment(run_dir, rules)
+    path = write_report(run_dir, out or run_dir, rules, lead={"index.html": outlook} if outlook else None)
     console.print(f"report: {path}")
+    if pdf:
+        written = write_board_pdf(run_dir, (out or run_dir) / PDF_NAME, npi=npi, tin=tin, suppress=not no_suppress)
+        console.print(f"board report: {written}")
 
 
 @app.command()
@@ -47,7 +61,7 @@ def demo(
     backend: BackendOpt = "duckdb",
 ) -> None:
     """Synthetic world → ingest → episodes → cost → participation → synthetic EHR and feeds → quality → scores →
-    payment → HTML report."""
+    payment → HTML report and board PDF."""
     import pyarrow.parquet as pq
 
     from openasm.runs.participant_list import (
@@ -86,5 +100,5 @@ def demo(
           benchmarks=None, set_=[f"quality.benchmark_fallback_py={py - 1}"], code_lists=None, backend=backend,
           spark_master=None)
     payment(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None)
-    report(run_dir=run, out=out, py=py, set_=None)
+    report(run_dir=run, out=out, py=py, set_=None, pdf=True, npi=None, tin=None, no_suppress=False)
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")

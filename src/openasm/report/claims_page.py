@@ -26,15 +26,15 @@ def section_row_counts(run_dir: Path, manifest: dict[str, Any], rules: RulesForY
     total_q = sum(r["quarantined"] for r in rows)
     ok = all(r["reconciles"] for r in rows)
     cards = (
-        f"<div class='cards'><div class='card'>rows read<b>{total_read:,}</b></div>"
-        f"<div class='card'>accepted<b>{total_read - total_q:,}</b></div>"
-        f"<div class='card'>quarantined<b>{total_q:,}</b></div>"
+        f"<div class='cards'><div class='card'>rows read<b>{fmt_count(total_read, rules)}</b></div>"
+        f"<div class='card'>accepted<b>{fmt_count(total_read - total_q, rules)}</b></div>"
+        f"<div class='card'>quarantined<b>{fmt_count(total_q, rules)}</b></div>"
         f"<div class='card'>accepted + quarantined = read<b class='{'ok' if ok else 'bad'}'>"
         f"{'reconciles' if ok else 'DOES NOT reconcile'}</b></div></div>"
     )
     body = [
-        [esc(r["table_name"] + ("" if r["provided"] else " (not provided)")), fmt_count(r["file_count"]),
-         fmt_count(r["read"]), fmt_count(r["accepted"]), fmt_count(r["quarantined"]),
+        [esc(r["table_name"] + ("" if r["provided"] else " (not provided)")), fmt_count(r["file_count"], rules),
+         fmt_count(r["read"], rules), fmt_count(r["accepted"], rules), fmt_count(r["quarantined"], rules),
          "<span class='ok'>yes</span>" if r["reconciles"] else "<span class='bad'>no</span>"]
         for r in rows
     ]
@@ -50,7 +50,8 @@ def section_quarantine(run_dir: Path, manifest: dict[str, Any], rules: RulesForY
     rows = read_rows(run_dir, "quarantine_reasons")
     if rows is None:
         return None
-    body = [[esc(r["table_name"]), esc(r["column_name"]), esc(r["reason"]), fmt_count(r["row_count"])] for r in rows]
+    body = [[esc(r["table_name"]), esc(r["column_name"]), esc(r["reason"]), fmt_count(r["row_count"],
+                                                                                      rules)] for r in rows]
     text = ("<p>Each rejected row is in <code>outputs/quarantine.csv</code> with its file, row number (1 = first "
             "data row after the header), column, reason and raw value.</p>")
     if not body:
@@ -63,7 +64,8 @@ def section_claim_versions(run_dir: Path, manifest: dict[str, Any], rules: Rules
     rows = read_rows(run_dir, "claim_versions")
     if rows is None:
         return None
-    body = [[esc(r["table_name"]), esc(r["final_action_status"]), fmt_count(r["claim_count"]), fmt_count(r["line_count"])]
+    body = [[esc(r["table_name"]), esc(r["final_action_status"]), fmt_count(r["claim_count"], rules),
+             fmt_count(r["line_count"], rules)]
             for r in rows]
     text = ("<p>Adjustments replace the claim they point to and cancels void it; only <b>final</b> claims count "
             "in spend. Nothing is dropped: every version keeps its status.</p>")
@@ -75,7 +77,8 @@ def section_spend_by_setting(run_dir: Path, manifest: dict[str, Any], rules: Rul
     rows = read_rows(run_dir, "spend_by_setting")
     if rows is None:
         return None
-    body = [[esc(r["setting"]), fmt_count(r["claim_count"]), fmt_count(r["bene_count"]), fmt_money(r["allowed_amount"]),
+    body = [[esc(r["setting"]), fmt_count(r["claim_count"], rules), fmt_count(r["bene_count"], rules),
+             fmt_money(r["allowed_amount"]),
              fmt_money(r["paid_amount"]), f"{r['allowed_share']:.1%}", bar(r["allowed_share"])] for r in rows]
     return "<h2 id='setting'>Claim spend by setting</h2>" + html_table(
         ["setting", "claims", "beneficiaries", "allowed", "paid", "share", ""], body,
@@ -87,7 +90,8 @@ def section_spend_by_specialty(run_dir: Path, manifest: dict[str, Any], rules: R
     if rows is None:
         return None
     total = sum(r["allowed_amount"] or 0 for r in rows) or 1.0
-    body = [[esc(r["specialty_code"]), esc(r["specialty_name"]), fmt_count(r["npi_count"]), fmt_count(r["line_count"]),
+    body = [[esc(r["specialty_code"]), esc(r["specialty_name"]), fmt_count(r["npi_count"], rules),
+             fmt_count(r["line_count"], rules),
              fmt_money(r["allowed_amount"]), bar((r["allowed_amount"] or 0) / total)] for r in rows]
     return ("<h2 id='specialty'>Part B professional spend by specialty</h2><p>Carrier and DME final-action lines, "
             "by the specialty code on the line.</p>") + html_table(
@@ -139,12 +143,14 @@ def section_episodes(run_dir: Path, manifest: dict[str, Any], rules: RulesForYea
         mine = [r for r in rows if r["measure_id"] == measure]
         scored = [r for r in mine if r["exclusion_reason"] is None]
         attributed = sum(1 for r in scored if r["attributed_npi_count"] > 0)
-        body.append([esc(measure), fmt_count(len(mine)), fmt_count(len(scored)), fmt_count(len(mine) - len(scored)),
-                     fmt_count(attributed), f"{sum(r['episode_days'] for r in scored) / max(1, len(scored)):.0f}"])
+        body.append([esc(measure), fmt_count(len(mine), rules), fmt_count(len(scored), rules),
+                     fmt_count(len(mine) - len(scored), rules),
+                     fmt_count(attributed, rules),
+                     f"{sum(r['episode_days'] for r in scored) / max(1, len(scored)):.0f}"])
         for r in mine:
             if r["exclusion_reason"] is not None:
                 reasons[(measure, r["exclusion_reason"])] = reasons.get((measure, r["exclusion_reason"]), 0) + 1
-    reason_rows = [[esc(m), esc(reason), fmt_count(n)] for (m, reason), n in sorted(reasons.items())]
+    reason_rows = [[esc(m), esc(reason), fmt_count(n, rules)] for (m, reason), n in sorted(reasons.items())]
     return (f"<h2 id='episodes'>Episodes (performance year {rules.performance_year})</h2>"
             "<p>Episodes end in the performance year; excluded episodes keep their first reason "
             "(<code>outputs/episode_exclusion.csv</code> lists every reason).</p>"
@@ -166,7 +172,7 @@ def section_cost_distribution(run_dir: Path, manifest: dict[str, Any], rules: Ru
         mean = sum(costs) / len(costs) if costs else float("nan")
         unstd = sum(r["unstandardized_amount"] for r in rows if r["measure_id"] == measure)
         raw = sum(r["observed_raw_amount"] for r in rows if r["measure_id"] == measure) or 1.0
-        body.append([esc(measure), fmt_count(len(costs)), fmt_money(mean), fmt_money(national.get(measure))]
+        body.append([esc(measure), fmt_count(len(costs), rules), fmt_money(mean), fmt_money(national.get(measure))]
                     + [fmt_money(q) for q in _quantiles(costs)] + [f"{unstd / raw:.1%}"])
     html_out = ("<h2 id='cost'>Episode cost</h2><p>Scaled observed cost (standardized, annualized to 365 days) "
                 "of scored episodes, beside CMS's published national average cost per episode "
@@ -175,7 +181,7 @@ def section_cost_distribution(run_dir: Path, manifest: dict[str, Any], rules: Ru
                 + html_table(["measure", "episodes", "mean", "national average", "p10", "p25", "median", "p75",
                               "p90", "unstandardized"], body, [False] + [True] * 9))
     if drivers:
-        driver_rows = [[esc(r["measure_id"]), esc(r["service_category"]), fmt_count(r["episode_count"]),
+        driver_rows = [[esc(r["measure_id"]), esc(r["service_category"]), fmt_count(r["episode_count"], rules),
                         fmt_money(r["std_cost_amount"]), f"{r['cost_share']:.1%}", bar(r["cost_share"])]
                        for r in sorted(drivers, key=lambda r: (r["measure_id"], -r["std_cost_amount"]))]
         html_out += "<h3>Top cost drivers (service categories)</h3>" + html_table(
@@ -197,11 +203,13 @@ def section_measure_scores(run_dir: Path, manifest: dict[str, Any], rules: Rules
             points = [r["achievement_points"] for r in scored if r["achievement_points"] is not None]
             mean = sum(scores) / len(scores) if scores else float("nan")
             sd = (sum((x - mean) ** 2 for x in scores) / (len(scores) - 1)) ** 0.5 if len(scores) > 1 else float("nan")
-            body.append([esc(measure), esc(level), fmt_count(len(mine)), fmt_count(len(scored)), fmt_money(mean),
+            body.append([esc(measure), esc(level), fmt_count(len(mine), rules), fmt_count(len(scored), rules),
+                         fmt_money(mean),
                          f"{sd / mean:.2f}" if scores else "", f"{sum(points) / len(points):.2f}" if points else ""])
     top = sorted((r for r in rows if r["meets_case_minimum"] and r["entity_level"] == "tin_npi"),
                  key=lambda r: -(r["mean_oe_ratio"] or 0))[:10]
-    top_rows = [[esc(r["measure_id"]), esc(r["billing_tin"]), esc(r["rendering_npi"]), fmt_count(r["n_episodes"]),
+    top_rows = [[esc(r["measure_id"]), esc(r["billing_tin"]), esc(r["rendering_npi"]),
+                 fmt_count(r["n_episodes"], rules),
                  fmt_money(r["score_amount"]), f"{r['mean_oe_ratio']:.2f}",
                  "" if r["achievement_points"] is None else f"{r['achievement_points']:.2f}"] for r in top]
     minimum = rules.value("cost.case_minimum")

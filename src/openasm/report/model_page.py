@@ -8,9 +8,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from openasm.payment.adjustment import pool_invariant_notes
 from openasm.payment.calendar import model_calendar, model_obligations
-from openasm.report.charts import histogram, line_chart
+from openasm.payment.exchange import PaymentRules, transformed_final_score
+from openasm.report import plots
 from openasm.report.render import esc, fmt_count, fmt_money, html_table, read_rows
 from openasm.rules import RulesForYear
 
@@ -29,13 +32,13 @@ def section_participation(run_dir: Path, manifest: dict[str, Any], rules: RulesF
         return None
     mine = [r for r in rows if r["performance_year"] == rules.performance_year]
     counts = Counter((r["cohort"] or "-", r["reason"]) for r in mine)
-    body = [[esc(c), esc(reason), fmt_count(n)] for (c, reason), n in sorted(counts.items())]
+    body = [[esc(c), esc(reason), fmt_count(n, rules)] for (c, reason), n in sorted(counts.items())]
     areas = (manifest.get("participation") or {}).get("selected_areas") or {}
     note = ("<p class='bad'>Selected areas: the shipped ILLUSTRATIVE list, not the CMS list.</p>"
             if areas.get("evidence") == "default" else "")
     compared = read_rows(run_dir, "participant_list_comparison") or []
     agreement = Counter(r["agreement"] for r in compared if r["performance_year"] == rules.performance_year)
-    listed = "".join(f"<li>{esc(k)}: {fmt_count(v)}</li>" for k, v in sorted(agreement.items()))
+    listed = "".join(f"<li>{esc(k)}: {fmt_count(v, rules)}</li>" for k, v in sorted(agreement.items()))
     return ("<h2 id='participation'>Participation (§512.710)</h2>" + note
             + html_table(["cohort", "reason", "clinicians"], body, [False, False, True])
             + (f"<p>Computed participants against the CMS participant list:</p><ul>{listed}</ul>" if listed else ""))
@@ -48,9 +51,8 @@ def section_final_scores(run_dir: Path, manifest: dict[str, Any], rules: RulesFo
     charts = []
     for cohort in sorted({r["cohort"] for r in rows if r["cohort"]}):
         scores = [r["final_score"] for r in rows if r["cohort"] == cohort and r["final_score"] is not None]
-        charts.append(f"<h3>{esc(cohort.upper())}: {len(scores)} scored participants</h3>"
-                      + histogram(scores, low=0, high=100, bins=20, x_label="final score",
-                                  title=f"{cohort} final scores"))
+        charts.append(f"<h3>{esc(cohort.upper())}: {fmt_count(len(scores), rules)} scored participants</h3>"
+                      + plots.histogram(scores, low=0, high=100, bins=20, x_label="final score"))
     body = [[esc(r["npi"]), esc(r["cohort"]), _num(r["quality_score_pct"]), _num(r["cost_score_pct"]),
              f"{_num(r['quality_weight_used'])} / {_num(r['cost_weight_used'])}", _num(r["ia_deduction_points"], 0),
              _num(r["pi_deduction_points"], 0), _num(r["bonus_points"]), _num(r["final_score"]),
@@ -67,19 +69,18 @@ def section_exchange_curve(run_dir: Path, manifest: dict[str, Any], rules: Rules
         return None
     low, high = (float(v) for v in rules.value("payment.exchange_range"))
     slope = float(rules.value("payment.exchange_slope_k"))
-    series = {}
+    pay = PaymentRules.from_rules(rules)
+    scores = np.linspace(0.0, 100.0, 201)
+    curves = {}
     for cohort in sorted({r["cohort"] for r in rows}):
         midpoints = [r["exchange_midpoint"] for r in rows if r["cohort"] == cohort and r["exchange_midpoint"]]
-        if not midpoints:
-            continue
-        m = midpoints[0]
-        series[f"{cohort.upper()} (median {m:.1f})"] = [
-            (x, low + (high - low) / (1 + math.exp(-slope * (x - m)))) for x in range(1, 101)]
+        if midpoints:  # the engine's own formula, drawn at the cohort's midpoint
+            curves[cohort.upper()] = (midpoints[0], transformed_final_score(scores, midpoints[0], pay))
     return ("<h2 id='exchange'>Exchange function (§512.750(c)(1)(ii))</h2>"
             f"<p>Transformed final score TFS = {low:g} + {high - low:g} / (1 + e<sup>−{slope:g}(FS − m)</sup>), "
             "m = the cohort median of positive final scores (payment.exchange_* rules; evidence in the rules "
             "section).</p>"
-            + line_chart(series, x_label="final score", y_label="transformed score", title="exchange function"))
+            + plots.exchange_curve(scores, curves))
 
 
 def section_adjustments(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:
@@ -100,7 +101,8 @@ def section_adjustments(run_dir: Path, manifest: dict[str, Any], rules: RulesFor
     pools = {r["cohort"]: (r["pool_amount"], r["risk_level"], r["payment_year"]) for r in rows}
     pool_text = "; ".join(f"{c.upper()}: pool {fmt_money(p)} at risk level {rl:.0%} for payment year {py}"
                           for c, (p, rl, py) in sorted(pools.items()))
-    by_tin = [[esc(t["billing_tin"]), fmt_count(t["participant_count"]), fmt_money(t["payment_year_paid_amount"]),
+    by_tin = [[esc(t["billing_tin"]), fmt_count(t["participant_count"], rules),
+               fmt_money(t["payment_year_paid_amount"]),
                fmt_money(t["payment_year_adjustment_amount"]), _pct(t["effective_adjustment_rate"]),
                "yes" if t["has_estimate"] else ""] for t in read_rows(run_dir, "adjustment_dollars_by_tin") or []]
     invariant = read_rows(run_dir, "pool_invariant_check") or []
@@ -142,8 +144,7 @@ def section_projection(run_dir: Path, manifest: dict[str, Any], rules: RulesForY
             "(payment.projection_* rules, evidence default).</p>"
             + html_table(["payment year"] + [f"{s} (mean adjustment)" for s in scenarios], body,
                      [False] + [True] * len(scenarios))
-            + line_chart(series, x_label="payment year", y_label="dollars", title="projected dollars",
-                         y_format="${:,.0f}"))
+            + plots.line_chart(series, x_label="payment year", y_label="dollars", dollars=True))
 
 
 def section_calendar(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:

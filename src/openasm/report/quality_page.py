@@ -32,10 +32,11 @@ def section_fhir_ingest(run_dir: Path, manifest: dict[str, Any], rules: RulesFor
     rows = read_rows(run_dir, "fhir_ingest_summary")
     if rows is None:
         return None
-    body = [[esc(r["resource_type"]), fmt_count(r["accepted"]), fmt_count(r["quarantined"])] for r in rows]
+    body = [[esc(r["resource_type"]), fmt_count(r["accepted"], rules), fmt_count(r["quarantined"],
+                                                                                 rules)] for r in rows]
     reasons = Counter(r["reason"] for r in (read_rows(run_dir, "fhir_quarantine") or [])
                       if r.get("action", "quarantined") == "quarantined")
-    listed = "".join(f"<li>{esc(k)}: {fmt_count(v)}</li>" for k, v in reasons.most_common())
+    listed = "".join(f"<li>{esc(k)}: {fmt_count(v, rules)}</li>" for k, v in reasons.most_common())
     return ("<h2 id='ehr'>EHR data (FHIR)</h2><p>Every resource read is accepted into the clinical tables or "
             "quarantined with its file, line and reason (outputs/fhir_quarantine.csv).</p>"
             + html_table(["resource type", "accepted", "quarantined"], body, [False, True, True])
@@ -73,8 +74,8 @@ def section_measure_rates(run_dir: Path, manifest: dict[str, Any], rules: RulesF
         inverse = bool(bench and str(bench["is_inverse"]).lower() == "true")
         decile = benchmark_decile(median, bench, inverse) if bench and median is not None else None
         cuts = " / ".join("" if bench is None or bench[k] is None else f"{bench[k]:g}" for k in ("p10", "p50", "p90"))
-        body.append([esc(measure), esc(COLLECTION.get(collection, collection)), fmt_count(len(mine)),
-                     fmt_count(counted) if counted else "", _pct(pooled), _pct(median),
+        body.append([esc(measure), esc(COLLECTION.get(collection, collection)), fmt_count(len(mine), rules),
+                     fmt_count(counted, rules) if counted else "", _pct(pooled), _pct(median),
                      esc(cuts) if bench else "no benchmark", "" if decile is None else str(decile),
                      "inverse" if inverse else ""])
     return (f"<h2 id='rates'>Measure rates against the PY{benchmark_py} MIPS benchmarks</h2>"
@@ -93,7 +94,7 @@ def section_participant_points(run_dir: Path, manifest: dict[str, Any], rules: R
         return None
     body = [[esc(r["npi"]), esc(r["cohort"]), esc(r["measure_id"]),
              esc(COLLECTION.get(r["collection_type"], r["collection_type"])), _pct(r["performance_rate"]),
-             fmt_count(r["case_count"]), "" if r["decile"] is None else str(r["decile"]),
+             fmt_count(r["case_count"], rules), "" if r["decile"] is None else str(r["decile"]),
              "" if r["achievement_points"] is None else f"{r['achievement_points']:.2f}", esc(r["status"])]
             for r in sorted(rows, key=lambda r: (r["npi"] or "", r["measure_id"]))
             if r.get("is_winner", True) and r["stratum"] == "overall"]
@@ -118,7 +119,8 @@ def section_gaps(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -
     if rows is None:
         return None
     counts = Counter((r["measure_id"], _reason_kind(r["gap_reason"])) for r in rows)
-    body = [[esc(m), esc(reason), fmt_count(n)] for (m, reason), n in sorted(counts.items(), key=lambda x: (x[0][0],
+    body = [[esc(m), esc(reason), fmt_count(n, rules)] for (m, reason), n in sorted(counts.items(),
+                                                                                    key=lambda x: (x[0][0],
                                                                                                           -x[1]))]
     return ("<h2 id='gaps'>Care gaps</h2><p>Patients in a measure's denominator who miss the numerator (for the "
             "inverse Q238, patients with the high-risk orders), with why; the full list with patient, clinician, "
@@ -139,7 +141,8 @@ def section_feeds(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) 
                      + html_table(["feed", "row", "column", "reason"], body, [False, True, False, False]))
     if proxy:
         rates = sorted(r["performance_rate"] for r in proxy if r.get("performance_rate") is not None)
-        parts.append(f"<p>Q492 claims proxy (monitoring only, unadjusted, never scored): {fmt_count(len(proxy))} "
+        parts.append(f"<p>Q492 claims proxy (monitoring only, unadjusted, never scored): "
+                     f"{fmt_count(len(proxy), rules)} "
                      f"clinicians, median {rates[len(rates) // 2]:.1f} admissions per 100 person-years.</p>"
                      if rates else "")
     return "".join(parts)

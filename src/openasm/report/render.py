@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from openasm.disclosure import SmallCellPolicy
 from openasm.rules import RulesForYear
 from openasm.schema.run_folder import read_output
 
@@ -45,8 +46,9 @@ def fmt_money(value: Any) -> str:
     return f"{'−' if value < 0 else ''}${abs(value):,.0f}"
 
 
-def fmt_count(value: Any) -> str:
-    return "" if value is None else f"{int(value):,}"
+def fmt_count(value: Any, rules: RulesForYear) -> str:
+    """A count as a shareable page shows it: 1 to 10 as "<11" (`report.small_cell_minimum`, issue 9 item 6)."""
+    return SmallCellPolicy.from_rules(rules).count(value)
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]) -> str:

@@ -25,6 +25,7 @@ import ibis.expr.types as ir
 from openasm.rules import RulesError, RulesForYear
 from openasm.schema.value_ranges import range_findings
 from openasm.scoring.cost_category import max_cost_points, participants_for_year, score_cost_category
+from openasm.scoring.formulas import final_score_parts
 from openasm.scoring.ia_pi_deductions import compute_ia_pi_deductions
 
 EUC_CATEGORIES = ("quality", "cost", "ia", "pi")
@@ -196,29 +197,25 @@ def compute_final_score(*, participant: ir.Table, quality_category_score: ir.Tab
     quality_ok = quality_status == QUALITY_SCORED
     cost_ok = ~euc_c & j.is_cost_scorable.fill_null(False)
     no_submission = quality_status == QUALITY_NO_SUBMISSION
-    # Non-submission is not a reason to reweight: quality keeps its weight (and the score is zeroed below).
-    quality_in = quality_ok | no_submission
-    neutral = ~quality_in & ~cost_ok
-    total = w_quality + w_cost
-    w_q = ibis.cases((quality_in & cost_ok, w_quality), (quality_in, total), else_=0.0)
-    w_c = ibis.cases((quality_in & cost_ok, w_cost), (cost_ok, total), else_=0.0)
-    weight_basis = ibis.cases((quality_in & cost_ok, "both_categories"), (quality_in, "quality_only"),
-                              (cost_ok, "cost_only"), else_="no_scorable_category")
-    weighted = w_q * ibis.ifelse(quality_ok, j._q_pct, 0.0) + w_c * ibis.ifelse(cost_ok, j.cost_score_pct, 0.0)
     # A TIN missing from ia_pi_deduction has attested nothing: the full deductions apply.
     d_ia = ibis.ifelse(euc_ia, 0.0, j.ia_deduction_points.fill_null(float(rules.value("ia_pi.ia_deduction_max"))))
     d_pi = ibis.ifelse(euc_pi, 0.0, j.pi_deduction_points.fill_null(float(rules.value("ia_pi.pi_deduction"))))
     cost_status = ibis.ifelse(euc_c, EUC, j.cost_status.fill_null(MISSING_COST_ROW))
-    raw = weighted - d_ia - d_pi
     factor = ibis.greatest(ibis.ifelse(j.is_solo_practice.fill_null(False), solo_bonus, 0.0),
                            ibis.ifelse(j.is_small_practice.fill_null(False), small_bonus, 0.0))
-    before_practice = raw + complex_points
-    practice_points = ibis.ifelse(before_practice > 0, factor * before_practice, 0.0)
-    unclamped = before_practice + practice_points
-    zero_reason = ibis.cases((neutral, ibis.null("string")), (no_submission, ZERO_NO_SUBMISSION),
-                             (unclamped <= 0, ZERO_NONPOSITIVE), else_=ibis.null("string"))
-    final = ibis.cases((neutral, ibis.null("float64")), (zero_reason.notnull(), 0.0),
-                       else_=ibis.least(unclamped, 100.0))
+    # Non-submission is not a reason to reweight: quality keeps its weight (and the score is zeroed).
+    parts = final_score_parts(
+        quality_pct=j._q_pct, cost_pct=j.cost_score_pct, quality_ok=quality_ok, cost_ok=cost_ok,
+        no_submission=no_submission, ia_points=d_ia, pi_points=d_pi, complex_points=complex_points,
+        size_factor=factor, w_quality=w_quality, w_cost=w_cost)
+    neutral, raw, weighted = parts["is_neutral"], parts["raw_score"], parts["weighted_score"]
+    practice_points, final = parts["practice_size_bonus_points"], parts["final_score"]
+    w_q, w_c = parts["quality_weight_used"], parts["cost_weight_used"]
+    quality_in = quality_ok | no_submission
+    weight_basis = ibis.cases((quality_in & cost_ok, "both_categories"), (quality_in, "quality_only"),
+                              (cost_ok, "cost_only"), else_="no_scorable_category")
+    zero_reason = ibis.cases((~parts["is_zero_score"], ibis.null("string")), (no_submission, ZERO_NO_SUBMISSION),
+                             else_=ZERO_NONPOSITIVE)
     neutral_reason = ibis.ifelse(
         neutral, ibis.literal("no scorable category (quality: ").concat(quality_status, ", cost: ", cost_status, ")"),
         ibis.null("string"))
