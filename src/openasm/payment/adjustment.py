@@ -22,6 +22,7 @@ from openasm.payment.exchange import (
     unclamped_adjustment_factor,
 )
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_sum
 from openasm.schema.value_ranges import range_findings
 
 PARTICIPANT_COLUMNS = ("cohort", "npi", "final_score", "part_b_paid_amount", "is_neutral")
@@ -63,7 +64,8 @@ def compute_payment_adjustment(*, participant_score: ir.Table, rules: RulesForYe
     cohort = ibis.window(group_by="cohort")
     base = ibis.ifelse(in_pool_base(p.final_score, p.is_neutral, pay), p.part_b_paid_amount, 0.0)
     denominator = scaling_denominator_term(p.transformed_final_score, p.part_b_paid_amount, scored, pay)
-    p = p.mutate(pool_amount=pool_amount(base.sum().over(cohort), pay), _denominator=denominator.sum().over(cohort))
+    p = p.mutate(pool_amount=pool_amount(exact_sum(base).over(cohort), pay),
+                 _denominator=exact_sum(denominator).over(cohort))
     p = p.mutate(scaling_factor=scaling_factor(p.pool_amount, p._denominator))
     af = adjustment_factor(p.transformed_final_score, p.scaling_factor, is_scored(p.final_score, p.is_neutral),
                            p.is_neutral, pay)
@@ -89,8 +91,8 @@ def check_pool_invariant(*, payment_adjustment: ir.Table) -> ir.Table:
     expected_net_adjustment, difference, tolerance (one cent per participant), holds."""
     a = payment_adjustment.filter(~payment_adjustment.is_neutral)
     per_cohort = a.group_by("cohort").agg(
-        net_adjustment=a.adjustment_amount.sum(),
-        expected_net_adjustment=(-a.retention_rate * a.risk_level * a.part_b_paid_amount).sum(),
+        net_adjustment=exact_sum(a.adjustment_amount),
+        expected_net_adjustment=exact_sum(-a.retention_rate * a.risk_level * a.part_b_paid_amount),
         participants=a.count(),
     )
     difference = per_cohort.net_adjustment - per_cohort.expected_net_adjustment
@@ -124,7 +126,7 @@ def check_pool_invariant_conditions(*, payment_adjustment: ir.Table, rules: Rule
         clamp_binds=ibis.ifelse(binds, 1, 0).max() == 1,
         has_positive_score=ibis.ifelse(positive, 1, 0).max() == 1,
         pool_amount=a.pool_amount.max(),
-        unpaid_pool_amount=a.pool_amount.max() - returned.sum(),
+        unpaid_pool_amount=a.pool_amount.max() - exact_sum(returned),
         scaling_factor_defined=ibis.ifelse(positive & a.adjustment_factor.isnull(), 1, 0).max() == 0,
     )
     check = check_pool_invariant(payment_adjustment=payment_adjustment)

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from openasm.rules import RulesError, RulesForYear
+from openasm.schema.sums import exact_mean
 from openasm.scoring.quality_points import PERCENTILE_KEYS, pcol
 
 # Every submissionMethod of the benchmark schemas PY2023–2026 (cmsWebInterface ended with PY2024).
@@ -142,7 +143,7 @@ def compute_cohort_benchmarks(*, measure_row: ir.Table, rules: RulesForYear, sou
                  metric_type=t.spec_metric_type).distinct()
     rate = t.scoring_rate
     stats = t.group_by(*KEY).agg(
-        reporter_count=t.count(), average_performance_rate=rate.mean(), is_inverse=t.is_inverse.max(),
+        reporter_count=t.count(), average_performance_rate=exact_mean(rate), is_inverse=t.is_inverse.max(),
         metric_type=t.metric_type.max(), **{pcol(k): rate.quantile(k / 100) for k in PERCENTILE_KEYS},
     )
     stats = stats.filter(stats.reporter_count >= min_reporters)

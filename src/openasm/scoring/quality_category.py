@@ -26,6 +26,8 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.rules import RulesError, RulesForYear
+from openasm.schema.sums import exact_sum
+from openasm.scoring.formulas import is_counted_asm, measure_status, quality_category_pct
 from openasm.scoring.quality_benchmarks import (
     KEY,
     arrow_memtable,
@@ -33,7 +35,6 @@ from openasm.scoring.quality_benchmarks import (
     measure_spec_table,
     spec_year_for,
 )
-from openasm.scoring.formulas import is_counted_asm, measure_status, quality_category_pct
 from openasm.scoring.quality_points import (
     ADMIN_CLAIMS,
     MAX_MEASURE_POINTS,
@@ -274,7 +275,7 @@ def score_quality_category(*, quality_measure_score: ir.Table, participant: ir.T
     s = quality_measure_score
     zero = ibis.literal(0, "int64")
     per = s.group_by(**{f"_g_{c}": s[c] for c in PARTICIPANT_KEY}).agg(
-        points_earned=ibis.ifelse(s.is_counted, s.achievement_points, 0.0).sum(),
+        points_earned=exact_sum(ibis.ifelse(s.is_counted, s.achievement_points, 0.0)),
         measures_counted=ibis.ifelse(s.is_counted, 1, zero).sum(),
         measures_scored=ibis.ifelse(s.is_winner & (s.status == "scored"), 1, zero).sum(),
         measures_zero=ibis.ifelse(s.is_counted & (s.status != "scored"), 1, zero).sum(),
