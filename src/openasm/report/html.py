@@ -6,7 +6,6 @@ quality_page, model_page); a section whose tables are absent is left out.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 from openasm import __version__
@@ -16,7 +15,7 @@ from openasm.report.model_page import MODEL_SECTIONS
 from openasm.report.quality_page import QUALITY_SECTIONS
 from openasm.report.render import CSS, Section, esc
 from openasm.rules import RulesForYear
-from openasm.schema.run_folder import OUTPUTS, read_manifest_if_any, read_output
+from openasm.schema.run_folder import MANIFEST, OUTPUTS, read_manifest_if_any, read_output
 
 PAGES = (("index.html", "run summary"), ("quality.html", "quality"), ("model.html", "scores and payment"))
 
@@ -33,7 +32,6 @@ def write_report(run_dir: Path, out_dir: Path, rules: RulesForYear, lead: dict[s
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     manifest = read_manifest_if_any(run_dir)
     ingest = manifest.get("ingest", {})
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     pages = {name: [f for f in (section(run_dir, manifest, rules) for section in sections) if f]
              for name, sections in PAGE_SECTIONS.items()}
     for name, fragment in (lead or {}).items():
@@ -52,8 +50,8 @@ def write_report(run_dir: Path, out_dir: Path, rules: RulesForYear, lead: dict[s
                  "href='#rules'>rules</a></nav>") if name == "index.html" else ""
         header = (f"<h1>openasm {esc(title)}</h1><p class='sub'>openasm {__version__} · backend "
                   f"{esc(manifest.get('backend', '?'))} · input {esc(ingest.get('input_dir', '?'))} · "
-                  f"performance year {rules.performance_year} (payment year {rules.payment_year}) · written "
-                  f"{stamp}</p>{nav}{local}<p class='sub'>{esc(SmallCellPolicy.from_rules(rules).note)}</p>")
+                  f"performance year {rules.performance_year} (payment year {rules.payment_year}) · run recorded "
+                  f"in {esc(MANIFEST)}</p>{nav}{local}<p class='sub'>{esc(SmallCellPolicy.from_rules(rules).note)}</p>")
         page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>openasm {esc(title)}</title>"
                 f"<style>{CSS}</style></head><body>{header}{''.join(pages[name])}</body></html>")
         (out_dir / name).write_text(page, encoding="utf-8")
