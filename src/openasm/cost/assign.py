@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from openasm.episodes.codes import diagnosis_matches
-from openasm.episodes.qualifying import final_lines
+from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 
 # Claim types each hcpcs-rule setting of the assignment list covers.
@@ -110,7 +110,7 @@ def select_assigned_services(
         if codes:
             chosen = lines.filter(lines.claim_type.isin(claim_types) & lines.hcpcs_code.isin(codes))
             chosen = _has_condition_dx(chosen, claim_diagnosis, dx_codes)
-            parts.append(_cost_rows(chosen, f"{setting}:hcpcs", chosen.line_from_date.fill_null(chosen.claim_from_date),
+            parts.append(_cost_rows(chosen, f"{setting}:hcpcs", line_service_date(chosen),
                                     rules, measure_id))
 
     inpatient = lines.filter(lines.claim_type == "inpatient")
@@ -134,7 +134,7 @@ def select_assigned_services(
                | (lines.revenue_center_code == OBSERVATION_REVENUE_CENTER))
         )
         ed = _has_condition_dx(outpatient, claim_diagnosis, dx_codes)
-        parts.append(_cost_rows(ed, "ed_observation:dx", ed.line_from_date.fill_null(ed.claim_from_date), rules,
+        parts.append(_cost_rows(ed, "ed_observation:dx", line_service_date(ed), rules,
                                 measure_id))
 
     if rules.value("cost.assign_hospice"):
