@@ -1,7 +1,8 @@
 """Assign standardized cost of clinically related services to episodes (ebcm.md §5, §10.3).
 
 A claim row counts for an episode when it matches one of the measure's assignment rules (setting × code type ×
-code, with the condition diagnosis where the rule asks for it) and its date falls inside the episode.
+code × billing specialty group, with the condition diagnosis where the rule asks for it) and its date falls inside
+the episode.
 Cost is the standardized allowed amount when the input carries it (`cost.standardization_source`), with the
 source of every row kept so a user sees how much rests on the fallback.
 """
@@ -30,6 +31,7 @@ ED_OBSERVATION_REVENUE_PREFIX = "045"
 OBSERVATION_REVENUE_CENTER = "0762"
 CONDITION = "CONDITION"
 POST_ACUTE_NOTE = "post_acute_after_assigned_stay"
+SPECIALTY_GROUPS = "cost.assignment_specialty_groups"
 
 COST_LINE_COLUMNS = (
     "measure_id", "source_table", "claim_id", "line_number", "bene_id", "claim_type", "service_date", "hcpcs_code",
@@ -43,6 +45,32 @@ def assignment_rules(rules: RulesForYear, measure_id: str) -> list[dict]:
     table = rules.code_list("cost.assignment_rules")
     keep = pc.and_(pc.equal(table["measure"], measure_id), pc.equal(pc.utf8_lower(table["is_assigned"]), "true"))
     return table.filter(keep).to_pylist()
+
+
+def specialty_groups(rules: RulesForYear) -> dict[str, list[str]]:
+    """Billing specialty codes of each named group (`cost.assignment_specialty_groups`)."""
+    groups: dict[str, set[str]] = {}
+    for row in rules.code_list(SPECIALTY_GROUPS).to_pylist():
+        groups.setdefault(row["specialty_group"], set()).add(row["specialty_code"])
+    return {name: sorted(codes) for name, codes in groups.items()}
+
+
+def hcpcs_rule_match(lines: ir.Table, rows: list[dict], groups: dict[str, list[str]]) -> ir.BooleanValue:
+    """§10.3: a line matches a set of hcpcs rules when its HCPCS is on a rule without a billing specialty group,
+    or on a rule whose group (`billing_specialty_group`) holds the line's `provider_specialty_code` (e.g. HF E/M
+    only from cardiology or primary care)."""
+    any_specialty = sorted({r["code"] for r in rows if not r["billing_specialty_group"]})
+    match = lines.hcpcs_code.isin(any_specialty) if any_specialty else ibis.literal(False)
+    by_group: dict[str, set[str]] = {}
+    for r in rows:
+        if r["billing_specialty_group"]:
+            by_group.setdefault(r["billing_specialty_group"], set()).add(r["code"])
+    for group, codes in sorted(by_group.items()):
+        if group not in groups:
+            raise ValueError(f"cost.assignment_rules: billing_specialty_group '{group}' is not a group of the "
+                             f"{SPECIALTY_GROUPS} list (groups: {', '.join(sorted(groups))})")
+        match = match | (lines.hcpcs_code.isin(sorted(codes)) & lines.provider_specialty_code.isin(groups[group]))
+    return match.fill_null(False)
 
 
 def standardized_line_cost(lines: ir.Table, rules: RulesForYear) -> tuple[ir.NumericValue, ir.StringValue]:
@@ -94,8 +122,9 @@ def select_assigned_services(
     dx_codes: pa.Table, measure_id: str, rules: RulesForYear,
 ) -> ir.Table:
     """§5 / §10.3: every final-action claim row or Part D fill that a measure's assignment rules cover,
-    before any episode window is applied. Dating: carrier/DME/outpatient by line date, inpatient by
-    admission (`cost.ip_date_basis`), SNF/HHA by from date, Part D by fill date. Hospice only when
+    before any episode window is applied. An hcpcs rule with a `billing_specialty_group` counts a line only when
+    its billing specialty is in that group (`hcpcs_rule_match`). Dating: carrier/DME/outpatient by line date,
+    inpatient by admission (`cost.ip_date_basis`), SNF/HHA by from date, Part D by fill date. Hospice only when
     `cost.assign_hospice`.
 
     Grain: claim line (or fill) x rule kind. Columns: COST_LINE_COLUMNS.
@@ -105,10 +134,14 @@ def select_assigned_services(
     parts: list[ir.Table] = []
 
     hcpcs_rules = [r for r in rows if r["code_type"] == "hcpcs"]
+    grouped = [r for r in rows if r["billing_specialty_group"]]
+    if any(r["code_type"] != "hcpcs" for r in grouped):
+        raise ValueError("cost.assignment_rules: billing_specialty_group applies to hcpcs rules only")
+    groups = specialty_groups(rules) if grouped else {}
     for setting, claim_types in HCPCS_RULE_SETTINGS.items():
-        codes = sorted({r["code"] for r in hcpcs_rules if r["setting"] == setting})
-        if codes:
-            chosen = lines.filter(lines.claim_type.isin(claim_types) & lines.hcpcs_code.isin(codes))
+        setting_rules = [r for r in hcpcs_rules if r["setting"] == setting]
+        if setting_rules:
+            chosen = lines.filter(lines.claim_type.isin(claim_types) & hcpcs_rule_match(lines, setting_rules, groups))
             chosen = _has_condition_dx(chosen, claim_diagnosis, dx_codes)
             parts.append(_cost_rows(chosen, f"{setting}:hcpcs", line_service_date(chosen),
                                     rules, measure_id))
