@@ -14,6 +14,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from openasm.cost.part_d import select_part_d_services
 from openasm.episodes.codes import diagnosis_matches
 from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
@@ -182,31 +183,12 @@ def select_assigned_services(
 
     ndc_classes = sorted({r["code"] for r in rows if r["code_type"] == "ndc_class"})
     if ndc_classes:
-        parts.append(_part_d_rows(pharmacy_claim, ndc_class, ndc_classes, rules, measure_id))
+        parts.append(select_part_d_services(pharmacy_claim=pharmacy_claim, ndc_class=ndc_class, classes=ndc_classes,
+                                            rules=rules, measure_id=measure_id))
 
     if not parts:
         raise ValueError(f"cost.assignment_rules has no assigned rows for {measure_id}")
     return ibis.union(*parts)
-
-
-def _part_d_rows(pharmacy_claim: ir.Table, ndc_class: ir.Table, classes: list[str], rules: RulesForYear,
-                 measure_id: str) -> ir.Table:
-    fills = final_lines(pharmacy_claim)
-    wanted = ndc_class.filter(ndc_class.drug_class.isin(classes))
-    fills = fills.join(wanted, "ndc_code")
-    if rules.value("cost.part_d_cost_field") == "gross_drug_cost":
-        amount = fills.gross_drug_cost_amount.fill_null(fills.allowed_amount)
-        source = ibis.ifelse(fills.gross_drug_cost_amount.notnull(), "gross_drug_cost", "allowed_amount")
-    else:
-        amount, source = fills.allowed_amount, ibis.literal("allowed_amount")
-    return fills.select(
-        measure_id=ibis.literal(measure_id), source_table=ibis.literal("pharmacy_claim"), claim_id=fills.claim_id,
-        line_number=ibis.literal(1, "int32"), bene_id=fills.bene_id, claim_type=ibis.literal("pharmacy"),
-        service_date=fills.fill_date, hcpcs_code=ibis.null("string"), drg_code=ibis.null("string"),
-        rendering_npi=fills.prescriber_npi, billing_tin=ibis.null("string"),
-        assignment_rule=ibis.literal("part_d:") + fills.drug_class, std_cost_amount=amount.cast("float64"),
-        cost_source=source, discharge_date=ibis.null("date"),
-    )
 
 
 def assign_episode_costs(*, episode: ir.Table, assigned_service: ir.Table, rules: RulesForYear) -> ir.Table:
