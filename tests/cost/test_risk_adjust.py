@@ -212,7 +212,7 @@ def test_below_the_minimum_sample_expected_is_the_mean(rules) -> None:
     assert {r["fit_episode_count"] for r in coefficients.values()} == {5}
     assert describe_risk_model_fit(coef.to_pyarrow(), rules) == [{
         "measure_id": "COST_HF_1", "fit_episode_count": 5, "candidate_feature_count": 2, "model_feature_count": 1,
-        "min_fit_episodes": 20.0, "model": "intercept_only"}]
+        "min_episodes_per_feature": 10.0, "min_fit_episodes": 20.0, "model": "intercept_only"}]
 
 
 def test_reduced_model_keeps_the_most_common_features(rules) -> None:

@@ -133,8 +133,8 @@ def solve_coefficients(xtx: pa.Table, xty: pa.Table, fit_episode_count: dict[str
 
 def describe_risk_model_fit(coefficient: pa.Table, rules: RulesForYear) -> list[dict]:
     """Per measure, the model `fit_expected_cost` used: fit_episode_count, candidate_feature_count,
-    model_feature_count, min_fit_episodes (= `cost.ra_min_episodes_per_feature` × candidates) and model
-    (full | reduced | intercept_only)."""
+    model_feature_count, min_episodes_per_feature (`cost.ra_min_episodes_per_feature`), min_fit_episodes (that ×
+    candidates) and model (full | reduced | intercept_only)."""
     min_per_feature = float(rules.value(MIN_SAMPLE_RULE))
     by_measure: dict[str, list[dict]] = {}
     for row in coefficient.to_pylist():
@@ -145,7 +145,8 @@ def describe_risk_model_fit(coefficient: pa.Table, rules: RulesForYear) -> list[
         n, minimum = rows[0]["fit_episode_count"], min_per_feature * len(rows)
         model = "full" if n is None or n >= minimum else "intercept_only" if used == [INTERCEPT] else "reduced"
         out.append({"measure_id": measure, "fit_episode_count": n, "candidate_feature_count": len(rows),
-                    "model_feature_count": len(used), "min_fit_episodes": minimum, "model": model})
+                    "model_feature_count": len(used), "min_episodes_per_feature": min_per_feature,
+                    "min_fit_episodes": minimum, "model": model})
     return out
 
 

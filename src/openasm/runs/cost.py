@@ -33,7 +33,7 @@ def report_risk_model_fit(result: StageResult, fits: list[dict]) -> None:
         result.notes.append(
             f"{fit['measure_id']}: the risk model has {fit['fit_episode_count']:,} episodes for "
             f"{fit['candidate_feature_count']} candidate features, below the minimum of {fit['min_fit_episodes']:,.0f} "
-            f"({MIN_SAMPLE_RULE} per feature); {fallback}")
+            f"({MIN_SAMPLE_RULE} = {fit['min_episodes_per_feature']:g} per feature); {fallback}")
 
 
 def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = None,
