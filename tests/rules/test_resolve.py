@@ -227,8 +227,12 @@ def test_parameter_without_value_for_the_year_names_it(tmp_path: Path) -> None:
     base = _copy_rules(tmp_path)
     _edit_yaml(base / "params/cost/weight.yaml",
                lambda d: d.update(values={2030: {"value": 0.5, "evidence": "reg"}}))
+    rules = load_rules(2027, rules_dir=base)  # resolved when read: only a stage reading it fails
     with pytest.raises(RulesError, match=r"parameter cost\.weight has no value on or before 2027"):
-        load_rules(2027, rules_dir=base)
+        rules.value("cost.weight")
+    assert "cost.weight" in rules.unresolved() and "cost.weight" not in {r.name for r in rules.all()}
+    with pytest.raises(RulesError, match=r"parameter cost\.weight has no value on or before 2027"):
+        load_rules(2027, {"cost.weight": 0.4}, rules_dir=base)
 
 
 def test_missing_params_folder(tmp_path: Path) -> None:

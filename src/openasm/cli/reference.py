@@ -33,16 +33,22 @@ def rules(
     from openasm.rules.usage import functions_reading
 
     resolved = load_rules(py, set_)
-    readers = functions_reading(row.name for row in resolved.all())
+    readers = functions_reading(resolved.values)
+    unresolved = resolved.unresolved()
     if used_by is not None:
         if used_by not in readers:
             fail(f"unknown parameter '{used_by}' (see `openasm rules`)")
-        row = resolved.resolved(used_by)
-        console.print(f"[bold]{used_by}[/] = {format_value(row.value)} ({row.evidence}; {'; '.join(row.citations)})")
+        if used_by in unresolved:
+            console.print(f"[bold]{used_by}[/]: {unresolved[used_by]}", highlight=False)
+        else:
+            row = resolved.resolved(used_by)
+            console.print(f"[bold]{used_by}[/] = {format_value(row.value)} ({row.evidence}; "
+                          f"{'; '.join(row.citations)})")
         for function in readers[used_by] or ("(no function reads it)",):
             console.print(f"  {function}", highlight=False)
         return
-    table = Table(title=f"openasm rules for performance year {py} (payment year {resolved.payment_year})",
+    payment_year = "none" if "model.payment_year_lag" in unresolved else resolved.payment_year
+    table = Table(title=f"openasm rules for performance year {py} (payment year {payment_year})",
                   show_lines=False)
     for col in ("name", "value", "unit", "year", "evidence", "citation", "read by"):
         table.add_column(col, overflow="fold")
@@ -56,6 +62,10 @@ def rules(
         table.add_row(row["name"], row["value"], row["unit"], str(row["key_year"]), evidence, row["citation"],
                       ", ".join(functions))
     console.print(table)
+    missing = [name for name in unresolved if not only or only in name]
+    if missing:
+        console.print(f"[bold]{len(missing)} parameters have no value for performance year {py}[/] (a stage that "
+                      f"reads one stops with its name): {', '.join(missing)}", highlight=False)
 
 
 @app.command()

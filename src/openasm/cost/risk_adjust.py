@@ -7,6 +7,12 @@ only the features × features normal equations come to numpy, are solved with `l
 columns cannot crash it), and go back in as a coefficient memtable that the engine joins to the features to
 predict Ê = Σ value × coefficient.
 
+Small samples (`cost.ra_min_episodes_per_feature`): a measure whose fit set has fewer episodes than that many per
+candidate feature is fitted on a reduced model — the intercept plus the features present on the most episodes, as
+many as the sample supports (intercept only: Ê = mean winsorized observed cost). The coefficient table marks
+which features are in the model (`is_in_model`) and the fit size, and `describe_risk_model_fit` says per measure
+which model was used, so the runner reports it.
+
 Percentiles use Ibis `quantile`, which compiles to DuckDB `quantile_cont` and Spark `percentile`: both exact,
 with linear interpolation between order statistics (h = (n − 1) p, numpy's default "linear"), so the two
 backends agree.
@@ -21,7 +27,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
+from openasm.cost.risk_features import INTERCEPT
 from openasm.rules import RulesForYear
+
+MIN_SAMPLE_RULE = "cost.ra_min_episodes_per_feature"
 
 
 def _check_model(rules: RulesForYear) -> None:
@@ -67,18 +76,37 @@ def normal_equations(*, fit_set: ir.Table, risk_feature: ir.Table) -> tuple[ir.T
     return xtx, xty
 
 
-def solve_coefficients(xtx: pa.Table, xty: pa.Table) -> pa.Table:
-    """OLS coefficients per measure from the normal equations (numpy `lstsq`, minimum-norm when singular).
+def model_features(candidates: list[dict], fit_episode_count: int, min_per_feature: float) -> set[str]:
+    """The features a measure's model is fitted on (`cost.ra_min_episodes_per_feature` = m): every candidate
+    (feature with a non-zero value) when the fit has ≥ m episodes per candidate; else the reduced model of
+    max(1, ⌊n / m⌋) features — the intercept, then the candidates present on the most episodes (ties by name)."""
+    if min_per_feature <= 0 or fit_episode_count >= min_per_feature * len(candidates):
+        return {r["feature"] for r in candidates}
+    size = max(1, int(fit_episode_count // min_per_feature))
+    ranked = sorted(candidates, key=lambda r: (r["feature"] != INTERCEPT, -r["n_episodes_with_feature"], r["feature"]))
+    return {r["feature"] for r in ranked[:size]}
 
-    Features with no non-zero value are dropped. Columns: measure_id, feature, coefficient,
-    n_episodes_with_feature.
+
+def solve_coefficients(xtx: pa.Table, xty: pa.Table, fit_episode_count: dict[str, int] | None = None,
+                       min_per_feature: float = 0.0) -> pa.Table:
+    """OLS coefficients per measure from the normal equations (numpy `lstsq`, minimum-norm when singular), on the
+    features `model_features` keeps for the measure's fit size (`fit_episode_count`; all when not given).
+
+    Features with no non-zero value are dropped; candidates left out of a reduced model keep a row with a null
+    coefficient. Columns: measure_id, feature, coefficient, n_episodes_with_feature, is_in_model,
+    fit_episode_count.
     """
-    out: dict[str, list] = {"measure_id": [], "feature": [], "coefficient": [], "n_episodes_with_feature": []}
+    out: dict[str, list] = {"measure_id": [], "feature": [], "coefficient": [], "n_episodes_with_feature": [],
+                            "is_in_model": [], "fit_episode_count": []}
     xty_rows = xty.to_pylist()
     xtx_rows = xtx.to_pylist()
+    sizes = fit_episode_count or {}
     for measure in sorted({r["measure_id"] for r in xty_rows}):
-        rows = sorted((r for r in xty_rows if r["measure_id"] == measure and r["n_episodes_with_feature"] > 0),
-                      key=lambda r: r["feature"])
+        candidates = sorted((r for r in xty_rows if r["measure_id"] == measure and r["n_episodes_with_feature"] > 0),
+                            key=lambda r: r["feature"])
+        n = sizes.get(measure)
+        kept = model_features(candidates, n, min_per_feature) if n is not None else {r["feature"] for r in candidates}
+        rows = [r for r in candidates if r["feature"] in kept]
         index = {r["feature"]: i for i, r in enumerate(rows)}
         a = np.zeros((len(rows), len(rows)))
         for r in xtx_rows:
@@ -86,25 +114,49 @@ def solve_coefficients(xtx: pa.Table, xty: pa.Table) -> pa.Table:
                 i, j = index[r["feature_a"]], index[r["feature_b"]]
                 a[i, j] = a[j, i] = r["xtx"]
         b = np.array([r["xty"] for r in rows], dtype=float)
-        coef = np.linalg.lstsq(a, b, rcond=None)[0] if rows else np.zeros(0)
-        for r, c in zip(rows, coef):
+        coef = dict(zip(index, np.linalg.lstsq(a, b, rcond=None)[0])) if rows else {}
+        for r in candidates:
             out["measure_id"].append(measure)
             out["feature"].append(r["feature"])
-            out["coefficient"].append(float(c))
+            out["coefficient"].append(float(coef[r["feature"]]) if r["feature"] in coef else None)
             out["n_episodes_with_feature"].append(int(r["n_episodes_with_feature"]))
+            out["is_in_model"].append(r["feature"] in coef)
+            out["fit_episode_count"].append(n)
     return pa.table({
         "measure_id": pa.array(out["measure_id"], pa.string()), "feature": pa.array(out["feature"], pa.string()),
         "coefficient": pa.array(out["coefficient"], pa.float64()),
         "n_episodes_with_feature": pa.array(out["n_episodes_with_feature"], pa.int64()),
+        "is_in_model": pa.array(out["is_in_model"], pa.bool_()),
+        "fit_episode_count": pa.array(out["fit_episode_count"], pa.int64()),
     })
+
+
+def describe_risk_model_fit(coefficient: pa.Table, rules: RulesForYear) -> list[dict]:
+    """Per measure, the model `fit_expected_cost` used: fit_episode_count, candidate_feature_count,
+    model_feature_count, min_episodes_per_feature (`cost.ra_min_episodes_per_feature`), min_fit_episodes (that ×
+    candidates) and model (full | reduced | intercept_only)."""
+    min_per_feature = float(rules.value(MIN_SAMPLE_RULE))
+    by_measure: dict[str, list[dict]] = {}
+    for row in coefficient.to_pylist():
+        by_measure.setdefault(row["measure_id"], []).append(row)
+    out = []
+    for measure, rows in sorted(by_measure.items()):
+        used = [r["feature"] for r in rows if r["is_in_model"]]
+        n, minimum = rows[0]["fit_episode_count"], min_per_feature * len(rows)
+        model = "full" if n is None or n >= minimum else "intercept_only" if used == [INTERCEPT] else "reduced"
+        out.append({"measure_id": measure, "fit_episode_count": n, "candidate_feature_count": len(rows),
+                    "model_feature_count": len(used), "min_episodes_per_feature": min_per_feature,
+                    "min_fit_episodes": minimum, "model": model})
+    return out
 
 
 def _predict(fit_all: ir.Table, risk_feature: ir.Table, coefficient: ir.Table) -> ir.Table:
     """fit_all + raw prediction `_raw` = Σ value × coefficient (0 for an episode with no known feature)."""
     keys = fit_all.select(_k_episode=fit_all.episode_id, _k_measure=fit_all.measure_id)
     keyed = risk_feature.join(keys, risk_feature.episode_id == keys._k_episode)
+    in_model = coefficient.filter(coefficient.is_in_model)
     scored = keyed.join(
-        coefficient, (keyed._k_measure == coefficient.measure_id) & (keyed.feature == coefficient.feature)
+        in_model, (keyed._k_measure == in_model.measure_id) & (keyed.feature == in_model.feature)
     )
     pred = scored.group_by(_p_episode=scored.episode_id).agg(_raw=(scored.value * scored.coefficient).sum())
     joined = fit_all.left_join(pred, fit_all.episode_id == pred._p_episode)
@@ -169,7 +221,8 @@ def fit_expected_cost(
     `renormalize_expected`, Ê × mean(y)/mean(Ê); outlier when the metric (`outlier_metric`: residual y − Ê, or
     ratio y/Ê) lies outside the `outlier_trim_pct` percentiles — the row is kept with `is_outlier` true. With
     `refit_after_trim`, the model is refitted on the non-outliers and Ê, floor and renormalization recomputed
-    from them (floor/means over the non-outliers); the outlier flags of the first fit stand.
+    from them (floor/means over the non-outliers); the outlier flags of the first fit stand. Each fit keeps the
+    features `model_features` allows for its size (`cost.ra_min_episodes_per_feature`; the reduced model below it).
 
     This stage executes once per fit (the normal equations, features² rows) through `execute` (default
     `expr.to_pyarrow()`, i.e. the backend the inputs are bound to; pass `engine.con.to_pyarrow` for in-memory
@@ -177,15 +230,20 @@ def fit_expected_cost(
     episode_observed: episode_id, measure_id, observed_cost (one row per scored episode); risk_feature: episode_id,
     feature, value (one row per episode × feature).
     Returns (episode_expected: episode_id, measure_id, observed_cost, winsorized_cost, expected_cost, residual,
-    oe_ratio, is_outlier — grain episode; coefficient: measure_id, feature, coefficient, n_episodes_with_feature).
+    oe_ratio, is_outlier — grain episode; coefficient: measure_id, feature, coefficient, n_episodes_with_feature,
+    is_in_model, fit_episode_count).
     """
     _check_model(rules)
     run = execute or (lambda expr: expr.to_pyarrow())
     fit_all = winsorize_observed(episode_observed=episode_observed, rules=rules)
 
+    min_per_feature = float(rules.value(MIN_SAMPLE_RULE))
+
     def fit(fit_set: ir.Table) -> pa.Table:
         xtx, xty = normal_equations(fit_set=fit_set, risk_feature=risk_feature)
-        return solve_coefficients(run(xtx), run(xty))
+        sizes = run(fit_set.group_by("measure_id").agg(fit_episode_count=fit_set.count())).to_pylist()
+        return solve_coefficients(run(xtx), run(xty), {r["measure_id"]: int(r["fit_episode_count"]) for r in sizes},
+                                  min_per_feature)
 
     coef = fit(fit_all)
     pred = _predict(fit_all, risk_feature, ibis.memtable(coef))

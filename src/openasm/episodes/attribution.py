@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from openasm.episodes.qualifying import final_lines
+from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 
 SHARE_UNITS = ("line", "claim", "service_date")
@@ -21,7 +21,7 @@ def _share_services(
         lines = lines.filter(lines.claim_type == "carrier")
         return lines.select(
             "bene_id", "billing_tin", "rendering_npi", "claim_id", "line_number",
-            service_date=lines.line_from_date.fill_null(lines.claim_from_date),
+            service_date=line_service_date(lines),
         )
     raise ValueError(f"episodes.npi_share_services: unsupported value {measure_services!r}")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from openasm.episodes.qualifying import final_lines
+from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 from openasm.schema.canonical import PART_B_PROFESSIONAL
 
@@ -36,7 +36,7 @@ def part_b_lines(*, claim_line: ir.Table, year: int) -> ir.Table:
     lines = final_lines(claim_line)
     lines = lines.filter(
         lines.claim_type.isin(PART_B_PROFESSIONAL) & lines.rendering_npi.notnull()
-        & (lines.line_from_date.fill_null(lines.claim_from_date).year() == year)
+        & (line_service_date(lines).year() == year)
     )
     return lines.select(
         npi=lines.rendering_npi, tin=lines.billing_tin, specialty_code=lines.provider_specialty_code,

@@ -4,11 +4,15 @@ A parameter's dotted name is its path under `rules/params/` (`payment/risk_level
 `payment.risk_level`). Year keys hold forward until the next key. Parameters whose `period` is
 `payment_year` are looked up at PY + `model.payment_year_lag` (§512.710(a)(1)(i)(C): PaY = PY + 2).
 Every value read through `RulesForYear.value` is recorded so a run can say which numbers it rests on.
+
+Resolution is lazy: a parameter is resolved when first read, so a stage fails only on a parameter it reads
+(grouping a MIPS year 2024–2026 needs no payment rule, whose years start at PaY 2029), and the error names
+that parameter. `RulesForYear.unresolved()` lists what has no value for the year.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -97,9 +101,73 @@ def resolve_parameter(name: str, param: ParameterFile, performance_year: int, la
     )
 
 
+def _lag(params: Mapping[str, ParameterFile], performance_year: int) -> int:
+    """`model.payment_year_lag` in force for the performance year (PaY = PY + lag)."""
+    _, entry = _value_on_or_before(PAYMENT_YEAR_LAG, params[PAYMENT_YEAR_LAG], performance_year)
+    return int(entry.value)
+
+
+class ResolvedValues(Mapping[str, ResolvedValue]):
+    """Every parameter of a rules tree for one performance year, each resolved when first read.
+
+    Membership and iteration cover every parameter name without resolving it; reading one that has no value
+    for the year raises a RulesError naming it (a payment-year parameter also when the payment-year lag itself
+    has no value for the year).
+    """
+
+    def __init__(self, params: Mapping[str, ParameterFile], performance_year: int,
+                 replaced: Mapping[str, ResolvedValue] | None = None) -> None:
+        self._params = params
+        self._year = performance_year
+        self._replaced: dict[str, ResolvedValue] = dict(replaced or {})
+        self._resolved: dict[str, ResolvedValue] = dict(self._replaced)
+
+    def __eq__(self, other: object) -> bool:
+        """Same tree, year and overrides (without resolving anything)."""
+        if not isinstance(other, ResolvedValues):
+            return NotImplemented
+        return (self._params is other._params and self._year == other._year
+                and self._replaced == other._replaced)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable cache, like a dict
+
+    def __getitem__(self, name: str) -> ResolvedValue:
+        if name not in self._resolved:
+            if name not in self._params:
+                raise KeyError(name)
+            param = self._params[name]
+            lag = 0
+            if param.period == "payment_year":
+                try:
+                    lag = _lag(self._params, self._year)
+                except RulesError as err:
+                    raise RulesError(f"parameter {name} is keyed by payment year and cannot be looked up for "
+                                     f"performance year {self._year}: {err}") from err
+            self._resolved[name] = resolve_parameter(name, param, self._year, lag)
+        return self._resolved[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._params
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    @property
+    def params(self) -> Mapping[str, ParameterFile]:
+        return self._params
+
+    def replacing(self, values: Mapping[str, ResolvedValue]) -> "ResolvedValues":
+        """A copy with `values` (overrides) standing in for the shipped ones."""
+        return ResolvedValues(self._params, self._year, {**self._replaced, **values})
+
+
 @dataclass(frozen=True)
 class RulesForYear:
-    """Frozen, typed view of every rule for one performance year; records each value read."""
+    """Frozen, typed view of every rule for one performance year (each resolved when first read); records each
+    value read."""
 
     performance_year: int
     values: Mapping[str, ResolvedValue]
@@ -144,7 +212,24 @@ class RulesForYear:
         return self.values[name]
 
     def all(self) -> list[ResolvedValue]:
-        return [self.values[name] for name in sorted(self.values)]
+        """Every parameter that has a value for the year (see `unresolved` for the rest)."""
+        out = []
+        for name in sorted(self.values):
+            try:
+                out.append(self.values[name])
+            except RulesError:
+                continue
+        return out
+
+    def unresolved(self) -> dict[str, str]:
+        """Parameters with no value for the year, each with the reason (a stage reading one fails with it)."""
+        out = {}
+        for name in sorted(self.values):
+            try:
+                self.values[name]
+            except RulesError as err:
+                out[name] = str(err)
+        return out
 
     def used(self) -> list[ResolvedValue]:
         return [self.values[name] for name in sorted(self._used)]
@@ -202,20 +287,22 @@ class RulesForYear:
         """A new view with scenario values substituted (OpenFisca-style reform, never a code fork)."""
         items = overrides.items() if isinstance(overrides, Mapping) else overrides
         params = load_parameter_files(self.rules_dir)
-        values = dict(self.values)
+        changed: dict[str, ResolvedValue] = {}
         for raw_name, new in items:
             name, member = raw_name, None
-            if name not in values and "." in name:
+            if name not in self.values and "." in name:
                 head, tail = name.rsplit(".", 1)
-                if head in values and isinstance(values[head].value, dict):
+                if head in self.values and isinstance(self.values[head].value, dict):
                     name, member = head, tail
-            self.resolved(name)  # unknown names fail here, with a hint
-            current = values[name]  # earlier overrides in this call (e.g. another cohort member) stand
+            self.resolved(name)  # unknown names (with a hint) and names without a value for the year fail here
+            current = changed.get(name, self.values[name])  # earlier overrides in this call (a cohort member) stand
             proposed = {member: new} if member is not None else new
             value = coerce_override(name, current.value, proposed, params[name].allowed, params[name].unit)
             if params[name].unit == "codes":
                 check_override_code_lists(name, value, self.rules_dir)
-            values[name] = replace(current, value=value, overridden=True)
+            changed[name] = replace(current, value=value, overridden=True)
+        values = self.values.replacing(changed) if isinstance(self.values, ResolvedValues) else {
+            **self.values, **changed}
         return RulesForYear(self.performance_year, values, self.rules_dir, self.code_list_dir)
 
 
@@ -224,14 +311,10 @@ def load_rules(
     overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
     rules_dir: Path | None = None,
 ) -> RulesForYear:
-    """Resolve every parameter for `performance_year`, then apply `overrides` by name."""
+    """The rules of `performance_year` (each parameter resolved when first read), with `overrides` applied by
+    name (an override of a parameter without a value for the year fails here, naming it)."""
     base = rules_dir or package_rules_dir()
-    params = load_parameter_files(base)
-    lag_param = params[PAYMENT_YEAR_LAG]
-    _, lag_entry = _value_on_or_before(PAYMENT_YEAR_LAG, lag_param, performance_year)
-    lag = int(lag_entry.value)
-    values = {name: resolve_parameter(name, p, performance_year, lag) for name, p in params.items()}
-    rules = RulesForYear(performance_year, values, base)
+    rules = RulesForYear(performance_year, ResolvedValues(load_parameter_files(base), performance_year), base)
     return rules.with_overrides(overrides) if overrides else rules
 
 

@@ -10,13 +10,30 @@ from openasm.cost.benchmarks import build_cost_knots
 from openasm.cost.hcc import compute_hcc_flags, load_hcc_reference
 from openasm.cost.measure_score import compute_measure_scores
 from openasm.cost.points import score_cost_points
-from openasm.cost.risk_adjust import fit_expected_cost
+from openasm.cost.risk_adjust import MIN_SAMPLE_RULE, describe_risk_model_fit, fit_expected_cost
 from openasm.cost.risk_features import build_risk_features
 from openasm.cost.specialty_adjust import adjust_for_specialty
 from openasm.engine import Engine
 from openasm.rules import RulesForYear
 from openasm.runs.final_action import ensure_final_action
 from openasm.runs.stage import StageResult, Step, no_step, publish, year_rows
+
+
+def report_risk_model_fit(result: StageResult, fits: list[dict]) -> None:
+    """Record the model fitted per measure in the manifest, with a note for each measure whose sample was below
+    the minimum (`cost.ra_min_episodes_per_feature`) and so got the reduced model."""
+    result.entries.setdefault("cost", {})["risk_model_fit"] = fits
+    for fit in fits:
+        if fit["model"] == "full":
+            continue
+        fallback = ("expected cost is the mean winsorized observed cost (intercept-only model)"
+                    if fit["model"] == "intercept_only" else
+                    f"reduced model: the intercept and the {fit['model_feature_count'] - 1} features present on the "
+                    f"most episodes (of {fit['candidate_feature_count']})")
+        result.notes.append(
+            f"{fit['measure_id']}: the risk model has {fit['fit_episode_count']:,} episodes for "
+            f"{fit['candidate_feature_count']} candidate features, below the minimum of {fit['min_fit_episodes']:,.0f} "
+            f"({MIN_SAMPLE_RULE} = {fit['min_episodes_per_feature']:g} per feature); {fallback}")
 
 
 def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = None,
@@ -43,7 +60,8 @@ def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = 
     expected, coefficient = fit_expected_cost(episode_observed=observed, risk_feature=features, rules=rules,
                                               execute=engine.fetch)
     expected = publish(engine, run_dir, result, "episode_expected", expected)
-    publish(engine, run_dir, result, "risk_model_coefficient", coefficient)
+    coefficient = publish(engine, run_dir, result, "risk_model_coefficient", coefficient)
+    report_risk_model_fit(result, describe_risk_model_fit(engine.fetch(coefficient), rules))
 
     say("scoring entities")
     year = rules.performance_year

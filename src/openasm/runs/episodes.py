@@ -1,6 +1,6 @@
 """Run the episode grouper (ebcm §3–§6): final-action claims → episodes of both cost measures → exclusions →
 cost assignment → attribution, with the drill-down tables (episode detail, cost lines, cost by category and
-provider, cost drivers) published to `outputs/`."""
+provider, cost drivers) and the Part D drug-class gap published to `outputs/`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from openasm.cost.drilldown import (
     summarize_cost_drivers,
 )
 from openasm.cost.exclusions import apply_exclusions, find_episode_exclusions
+from openasm.cost.part_d import summarize_part_d_class_gap
 from openasm.engine import Engine
 from openasm.episodes.attribution import attribute_clinicians
 from openasm.episodes.codes import condition_dx_codes, measure_for_cohort
@@ -53,6 +54,20 @@ def read_ndc_class_map(path: Path | None, rules: RulesForYear) -> pa.Table:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need ndc_code, drug_class)")
     return table.select(["ndc_code", "drug_class"])
+
+
+def report_part_d_class_gap(result: StageResult, gap_rows: list[dict]) -> None:
+    """Record the Part D drug-class gap per measure in the manifest, with a note for each measure where fills
+    have an NDC the drug-class map does not hold (they cannot be assigned)."""
+    result.entries["episodes"]["part_d_drug_class_gap"] = sorted(gap_rows, key=lambda r: r["measure_id"])
+    for row in result.entries["episodes"]["part_d_drug_class_gap"]:
+        if row["unmapped_fill_count"]:
+            share = "n/a" if row["unmapped_share"] is None else f"{row['unmapped_share']:.1%}"
+            result.notes.append(
+                f"{row['measure_id']}: {share} of Part D dollars in its episodes "
+                f"({row['unmapped_fill_count']:,} of {row['part_d_fill_count']:,} fills, {row['unmapped_ndc_count']:,} "
+                "NDCs) have an NDC not in the drug-class map and cannot be assigned; supply a fuller map with "
+                "--ndc-class-map (outputs/part_d_drug_class_gap.csv)")
 
 
 def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: EpisodeInputs | None = None,
@@ -95,6 +110,9 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
         categories=categories))
     observed = engine.save("episode_observed", summarize_observed_cost(episode=episode, episode_cost_line=cost_line,
                                                                         rules=rules))
+    gap = publish(engine, run_dir, result, "part_d_drug_class_gap", summarize_part_d_class_gap(
+        episode=episode, pharmacy_claim=pharmacy_claim, ndc_class=ndc_class, rules=rules))
+    report_part_d_class_gap(result, engine.fetch(gap).to_pylist())
 
     say("attributing clinicians")
     attribution = publish(engine, run_dir, result, "episode_attribution", attribute_clinicians(
