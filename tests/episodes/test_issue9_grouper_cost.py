@@ -41,7 +41,7 @@ from openasm.rules import RulesError, load_rules
 from openasm.runs.cost import run_cost
 from openasm.runs.episodes import run_episodes
 from openasm.runs.ingest import IngestInputs, run_ingest
-from openasm.runs.stage import execute_stage
+from openasm.runs.execute import execute_stage
 from openasm.schema import CANONICAL_TABLES
 
 from .factory import bene, d, ffs_months, npi, visit
