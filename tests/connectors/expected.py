@@ -84,3 +84,29 @@ def cclf_transform(name: str, table: pa.Table, world: Path, part: str) -> pa.Tab
     if name == "pharmacy_claim":
         return cclf_pharmacy(table)
     return table
+
+
+def final_only(world: Path, table: str, rows: pa.Table) -> pa.Table:
+    """Research files and BFD hold final action claims: the rows of claims final under the canonical model."""
+    from openasm.synth.rif_writer import final_versions
+
+    final = final_versions(world, table)
+    return rows.filter(pc.is_in(rows["claim_id"], value_set=final["claim_id"]))
+
+
+def rif_transform(name: str, table: pa.Table, world: Path, part: str) -> pa.Table:
+    if name == "claim_line":
+        institutional = pc.is_in(table["claim_type"], value_set=pa.array(INSTITUTIONAL))
+        table = _nulls(final_only(world, "claim_line", table), "standardized_amount")
+        institutional = pc.is_in(table["claim_type"], value_set=pa.array(INSTITUTIONAL))
+        return _nulls(table, "line_thru_date", where=institutional)
+    if name == "claim_diagnosis":
+        lines = pq.read_table(world / "claim_line" / part)
+        professional = lines.filter(pc.is_in(lines["claim_type"], value_set=pa.array(["carrier", "dme"])))
+        on_professional = pc.is_in(table["claim_id"], value_set=professional["claim_id"])
+        return table.filter(pc.or_(pc.invert(on_professional), pc.less_equal(table["dx_position"], 12)))
+    if name == "pharmacy_claim":
+        return final_only(world, "pharmacy_claim", table)
+    if name == "enrollment":
+        return _nulls(table, "is_hospice", "is_msp")
+    return table
