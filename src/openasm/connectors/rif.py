@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 
 from openasm.connectors.base import ConnectorError, Limitation, SourceTables, add_side_tables
 from openasm.connectors.layout import load_layout, map_codes, rejected_rows
-from openasm.connectors.rif_files import RifFile, find_rif_files, iso_date, pick
+from openasm.connectors.rif_files import find_rif_files, iso_date, pick, read_research_file
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 
 FORMAT = "rif"
@@ -51,7 +51,7 @@ def read_rif(engine: Engine, folder: Path) -> SourceTables:
     layout = load_layout("rif")
     tables = SourceTables(FORMAT, not_read=not_read)
     tables.limitations.extend(RIF_LIMITATIONS)
-    raw = {f.path: engine.read_source(f.path, f.delimiter) for f in files}
+    raw = {f.path: read_research_file(engine, f) for f in files}
     for f in files:
         tables.source_records.append({"file": str(f.path), "file_type": f.kind, "records": None})
     by_kind = lambda kind: [(f, raw[f.path]) for f in files if f.kind == kind]  # noqa: E731

@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.connectors.layout import load_layout, trimmed
-from openasm.engine import Engine
+from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 from openasm.schema.canonical import CANONICAL_TABLES
 
 SUFFIXES = (".csv", ".txt", ".psv", ".parquet")
@@ -37,6 +37,26 @@ def sniff_delimiter(path: Path) -> str | None:
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         header = handle.readline()
     return "|" if "|" in header and "," not in header else ","
+
+
+def header_columns(path: Path, delimiter: str) -> list[str]:
+    """The names on the header line of a delimited file (pipe files are unquoted)."""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        return [name.strip() for name in handle.readline().rstrip("\r\n").split(delimiter)]
+
+
+def read_research_file(engine: Engine, found: RifFile) -> ir.Table:
+    """A research file's rows with `_row_number` (data row, 1 = first after the header) and `_source_file`.
+
+    Pipe-delimited extracts are unquoted and may end each row with a spare delimiter, so they are split from
+    their lines by the backend, field by header position; CSV and Parquet go through the engine's readers."""
+    if found.delimiter != "|":
+        return engine.read_source(found.path)
+    lines = engine.read_lines(found.path)
+    data = lines.filter(lines[ROW_NUMBER] > 1)
+    fields = data.line.split("|")
+    return data.select(**{name: fields[i].nullif("") for i, name in enumerate(found.columns)},
+                       **{ROW_NUMBER: data[ROW_NUMBER] - 1, SOURCE_FILE: data[SOURCE_FILE]})
 
 
 def classify(columns: tuple[str, ...]) -> str | None:
@@ -67,7 +87,7 @@ def find_rif_files(engine: Engine, folder: Path) -> tuple[list[RifFile], list[st
         if path.stem in CANONICAL_TABLES or path.parent.name in CANONICAL_TABLES:
             continue  # a canonical side table
         delimiter = sniff_delimiter(path)
-        columns = tuple(engine.source_columns(path, delimiter))
+        columns = tuple(header_columns(path, delimiter) if delimiter == "|" else engine.source_columns(path))
         kind = classify(columns)
         if kind is None:
             not_read.append(f"{path.name} (columns match no research file of rif.yaml)")
