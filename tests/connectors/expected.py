@@ -110,3 +110,17 @@ def rif_transform(name: str, table: pa.Table, world: Path, part: str) -> pa.Tabl
     if name == "enrollment":
         return _nulls(table, "is_hospice", "is_msp")
     return table
+
+
+def fhir_transform(name: str, table: pa.Table, world: Path, part: str) -> pa.Table:
+    """BFD resources: final action claims and fills, no standardized amounts; Patient without county, entitlement
+    reason or ESRD; Coverage without hospice, MSP or ESRD months."""
+    if name == "claim_line":
+        return _nulls(final_only(world, "claim_line", table), "standardized_amount")
+    if name == "pharmacy_claim":
+        return final_only(world, "pharmacy_claim", table)
+    if name == "beneficiary":
+        return _nulls(table, "county_fips", "orec", "is_esrd")
+    if name == "enrollment":
+        return _nulls(table, "is_hospice", "is_msp", "is_esrd")
+    return table
