@@ -198,6 +198,8 @@ EXTRA_PARAMS = {
     "decide.peer_pi_met_rate", "decide.peer_submission_failure_rate", "decide.peer_cost_scorable_rate",
     "decide.peer_quality_collection_types", "decide.peer_part_b_paid", "decide.own_rate_uncertainty",
     "decide.own_cost_ratio_cv", "report.small_cell_minimum",
+    # Connectors (issue 12): how a practice ZIP is placed in a CBSA (HUD crosswalk ratio).
+    "participation.zip_cbsa_method",
 }
 
 # quality.md §8 parameters (spec name -> dotted file name).
