@@ -130,21 +130,23 @@ def debit_credit(lines: pa.Table) -> pa.Table:
     lines = lines.append_column("control_number", control)
     adjust = lines.filter(pc.equal(pc.fill_null(kind, ""), "adjustment"))
     claims = adjust.group_by(["claim_id", "original_claim_id"]).aggregate([("claim_processed_date", "max")])
-    originals = lines.filter(pc.is_in(lines["claim_id"], value_set=claims["original_claim_id"]))
-    pick = pc.index_in(originals["claim_id"], value_set=claims["original_claim_id"])
-    copies = []
-    for i in range(claims.num_rows):  # adjustments per chunk are few; each copy is a vectorised take
-        rows = originals.filter(pc.equal(pick, i))
-        n = rows.num_rows
-        adjustment_id = claims["claim_id"][i].as_py()
-        copy = rows.set_column(rows.schema.get_field_index("claim_id"), "claim_id",
-                               pa.array([CANCEL_COPY_PREFIX + adjustment_id[1:]] * n))
-        copy = copy.set_column(copy.schema.get_field_index("claim_adjustment_type"), "claim_adjustment_type",
+    if claims.num_rows == 0:
+        return lines
+    # Every line of each replaced original, once per adjustment of it (a vectorised join, not a loop).
+    pairs = claims.rename_columns({"claim_id": "_adjustment_id", "original_claim_id": "claim_id",
+                                   "claim_processed_date_max": "_adjusted_on"})
+    copies = lines.append_column("_order", pa.array(range(lines.num_rows))).join(pairs, "claim_id",
+                                                                                   join_type="inner")
+    copies = copies.sort_by([("_adjustment_id", "ascending"), ("_order", "ascending")])
+    n = copies.num_rows
+    copies = copies.set_column(copies.schema.get_field_index("claim_id"), "claim_id", pc.binary_join_element_wise(
+        pa.array([CANCEL_COPY_PREFIX] * n), pc.utf8_slice_codeunits(copies["_adjustment_id"], 1, 13), ""))
+    copies = copies.set_column(copies.schema.get_field_index("claim_adjustment_type"), "claim_adjustment_type",
                                pa.array(["cancel"] * n))
-        copy = copy.set_column(copy.schema.get_field_index("claim_processed_date"), "claim_processed_date",
-                               pa.array([claims["claim_processed_date_max"][i].as_py()] * n, pa.date32()))
-        copies.append(copy)
-    return pa.concat_tables([lines, *copies]) if copies else lines
+    copies = copies.set_column(copies.schema.get_field_index("claim_processed_date"), "claim_processed_date",
+                               copies["_adjusted_on"])
+    copies = copies.select(lines.column_names)
+    return pa.concat_tables([lines, copies])
 
 
 def _runout_mask(table: pa.Table, date_col: str, last_year: int) -> np.ndarray:
