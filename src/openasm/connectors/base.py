@@ -16,8 +16,15 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
-from openasm.ingest.sources import check_file_columns, scan_input_folder
-from openasm.pipeline import IngestResult, Progress, RawTable, count_rows, ingest_raw_tables
+from openasm.ingest.sources import scan_input_folder
+from openasm.pipeline import (
+    IngestResult,
+    Progress,
+    RawTable,
+    count_rows,
+    ingest_raw_tables,
+    read_canonical_files,
+)
 from openasm.schema.canonical import CANONICAL_TABLES
 
 
@@ -84,17 +91,8 @@ def add_side_tables(engine: Engine, folder: Path, tables: SourceTables, names: t
     checked like any canonical input; a table the connector already produced is never replaced."""
     scan = scan_input_folder(folder, {n: CANONICAL_TABLES[n] for n in names})
     for name, source in scan.tables.items():
-        if name in tables.raw:
-            continue
-        record = RawTable(name, [], [str(p) for p in source.files])
-        for path in source.files:
-            report = check_file_columns(path, engine.source_columns(path), CANONICAL_TABLES[name])
-            if report.missing_optional:
-                record.missing_optional_columns[str(path)] = list(report.missing_optional)
-            if report.unknown:
-                record.ignored_columns[str(path)] = list(report.unknown)
-            record.parts.append(engine.read_source(path))
-        tables.raw[name] = record
+        if name not in tables.raw:
+            tables.raw[name] = read_canonical_files(engine, name, source.files)
 
 
 def ingest_source_tables(engine: Engine, tables: SourceTables, input_label: str,
