@@ -116,12 +116,19 @@ class _RecordReader:
         self.engine, self.delivery, self.tables = engine, delivery, tables
         self.layouts: dict[str, RecordLayout] = fixed_width_layouts("cclf_records")
         self._files: dict[str, list[str]] = {}
+        self._lines: dict[str, ir.Table | None] = {}
 
     def files_of(self, name: str) -> list[str]:
         return self._files.get(name, [])
 
     def lines(self, file_type: str, table: str) -> ir.Table | None:
-        """The records of every file of this type with the right length (others quarantined under `table`)."""
+        """The records of every file of this type with the right length (others quarantined under `table`, the
+        first table the type feeds). Each file is read and counted once."""
+        if file_type not in self._lines:
+            self._lines[file_type] = self._read(file_type, table)
+        return self._lines[file_type]
+
+    def _read(self, file_type: str, table: str) -> ir.Table | None:
         layout = self.layouts[file_type]
         good_parts = []
         for found in self.delivery.of(file_type):
