@@ -17,9 +17,8 @@ from pathlib import Path
 
 from benchlib import peak_rss_mb, synthesize_world
 
-from openasm.connectors.ingest import ingest_folder
 from openasm.engine import connect
-from openasm.pipeline import run_ingest
+from openasm.runs.ingest import IngestInputs, run_ingest
 from openasm.synth.cclf_writer import write_cclf
 
 
@@ -29,6 +28,14 @@ def _timed(label: str, work) -> tuple[object, float]:
     seconds = time.perf_counter() - started
     print(f"{label}: {seconds:,.1f} s")
     return result, seconds
+
+
+def _ingest(backend: str, run: Path, inputs: IngestInputs):
+    engine = connect(backend, run)
+    try:
+        return run_ingest(engine, None, run, inputs)
+    finally:
+        engine.close()
 
 
 def main() -> None:
@@ -47,12 +54,10 @@ def main() -> None:
         _timed("write CCLF (not part of the comparison)",
                lambda: write_cclf(world, cclf, side_tables=("clinician", "enrollment")))
 
-    canonical_engine = connect(args.backend, work / "run-canonical")
-    canonical, canonical_seconds = _timed("canonical Parquet ingest", lambda: run_ingest(canonical_engine, world))
-    canonical_engine.close()
-    cclf_engine = connect(args.backend, work / "run-cclf")
-    from_cclf, cclf_seconds = _timed("CCLF ingest", lambda: ingest_folder(cclf_engine, cclf, "cclf"))
-    cclf_engine.close()
+    canonical, canonical_seconds = _timed("canonical Parquet ingest", lambda: _ingest(args.backend, work / "run-canonical",
+                                                                                      IngestInputs(world)))
+    from_cclf, cclf_seconds = _timed("CCLF ingest", lambda: _ingest(args.backend, work / "run-cclf",
+                                                                    IngestInputs(cclf, "cclf")))
 
     benes = canonical.tables["beneficiary"].accepted
     records = sum(r["records"] or 0 for r in from_cclf.source_records)

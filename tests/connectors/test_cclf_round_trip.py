@@ -7,25 +7,19 @@ enrollment is checked on its own."""
 
 from __future__ import annotations
 
-from openasm.connectors.base import ingest_source_tables
-from openasm.connectors.cclf import read_cclf
 from openasm.synth.cclf_writer import write_cclf
 
-from .conftest import canonical_run, connector_run
-from .expected import cclf_transform, write_expected_world
+from .conftest import model_run
 from .roundtrip import assert_round_trip
 
 
-def test_cclf_round_trip_matches_the_canonical_path(connector_world):
-    world = connector_world
-    expected_world = write_expected_world(world.path, world.tmp / "expected-cclf", cclf_transform)
-    expected = canonical_run(world, expected_world, "expected-cclf")
+def test_cclf_round_trip_matches_the_canonical_path(connector_world, reference_run):
+    world, expected = connector_world, reference_run
     folder = world.tmp / "cclf"
     summary = write_cclf(world.path, folder, side_tables=("clinician", "enrollment"))
     assert summary.records["CCLF9"] > 0 and any("ZC5R" in name for name in summary.files)
 
-    actual = connector_run(world, "cclf", lambda engine: ingest_source_tables(
-        engine, read_cclf(engine, folder), str(folder)))
+    actual = model_run(world, "cclf", folder, "cclf")
     result = actual["ingest"]
     assert result.reconciles and result.source_format == "cclf"
     assert result.tables["pharmacy_claim"].read > 0 and result.tables["pharmacy_claim"].accepted == 0

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from openasm.connectors.base import ConnectorError, ingest_source_tables
+from openasm.connectors.base import ConnectorError
 from openasm.connectors.cclf import read_cclf
-from openasm.pipeline import ensure_final_action
+from openasm.runs.final_action import ensure_final_action
 
 from .cclf_records import bene, write_cclf_file
+from .conftest import ingest
 
 MBI = "1EG4TE5MK73"
 
@@ -33,9 +34,9 @@ def _carrier(claim: str, line: int, adjustment: str, amount: float, effective: s
             "CLM_CNTL_NUM": "7", "CLM_LINE_SRVC_UNIT_QTY": "1", "CLM_DGNS_1_CD": "I5022", **extra}
 
 
-def _ingest(engine_for, folder):
-    engine = engine_for("duckdb")
-    result = ingest_source_tables(engine, read_cclf(engine, folder), str(folder))
+def _ingest(engine_for, folder, backend="duckdb"):
+    engine = engine_for(backend)
+    result = ingest(engine, folder, "cclf")
     claims, _ = ensure_final_action(engine)
     return engine, result, claims
 
@@ -48,7 +49,7 @@ def _status(claims) -> dict[str, set[str]]:
     return out
 
 
-def test_part_a_table_4_final_action_claims(tmp_path, engine_for):
+def test_part_a_table_4_final_action_claims(tmp_path, engine_for, backend):
     """Packet §5.3.2 Table 4: claims 1-6 are related, 7 is not. Cancel #3 ($200) voids #1; cancel #6 ($0)
     voids one of the $0 adjustments (#5, processed first); final action = #4, #7 and #2 (the packet: "#4, #7
     and either #2 or #5"). Paid sum over all signed records = $260, as in the packet."""
@@ -58,7 +59,7 @@ def test_part_a_table_4_final_action_claims(tmp_path, engine_for):
             _header("0000000000007", "0", 50, "2012-09-20", CLM_FROM_DT="2012-08-20", CLM_THRU_DT="2012-08-29")]
     write_cclf_file(tmp_path, "CCLF1", rows)
     write_cclf_file(tmp_path, "CCLF8", [bene(MBI)])
-    engine, result, claims = _ingest(engine_for, tmp_path)
+    engine, result, claims = _ingest(engine_for, tmp_path, backend)
     assert result.reconciles and result.tables["claim_line"].accepted == 7
     status = _status(claims)
     assert status["final"] == {"0000000000002", "0000000000004", "0000000000007"}
@@ -71,7 +72,7 @@ def test_part_a_table_4_final_action_claims(tmp_path, engine_for):
     assert str(inpatient["admission_date"]) == "2012-07-01" and str(inpatient["discharge_date"]) == "2012-07-08"
 
 
-def test_part_b_table_6_cancellation_pairs_the_identical_claim(tmp_path, engine_for):
+def test_part_b_table_6_cancellation_pairs_the_identical_claim(tmp_path, engine_for, backend):
     """Packet §5.3.2 Table 6: three claims share control number 7; cancellation #1 ($380 + $227 + $0) repeats
     #3, so #2 is the final action claim and the signed total is $707."""
     rows = [_carrier("0000000000001", 3, "1", 0, "2012-09-02"), _carrier("0000000000001", 1, "1", 380, "2012-09-02"),
@@ -81,7 +82,7 @@ def test_part_b_table_6_cancellation_pairs_the_identical_claim(tmp_path, engine_
             _carrier("0000000000003", 2, "0", 227, "2012-08-15")]
     write_cclf_file(tmp_path, "CCLF5", rows)
     write_cclf_file(tmp_path, "CCLF8", [bene(MBI)])
-    engine, result, claims = _ingest(engine_for, tmp_path)
+    engine, result, claims = _ingest(engine_for, tmp_path, backend)
     status = _status(claims)
     assert status["final"] == {"0000000000002"} and status["cancelled"] == {"0000000000003"}
     total = claims.aggregate(paid=claims.paid_amount.sum()).to_pyarrow().to_pylist()[0]["paid"]
@@ -91,7 +92,7 @@ def test_part_b_table_6_cancellation_pairs_the_identical_claim(tmp_path, engine_
         (c, 1, "I5022") for c in ("0000000000001", "0000000000002", "0000000000003")}
 
 
-def test_mbi_crosswalk_follows_chains_and_sentinels_are_null(tmp_path, engine_for):
+def test_mbi_crosswalk_follows_chains_and_sentinels_are_null(tmp_path, engine_for, backend):
     """§3.1/§5.1.1: claims under older MBIs (two changes) belong to the current MBI. §3.6: 1000-01-01 and
     9999-12-31 dates and `~` fields are null."""
     old1, old2 = "9AA0AA0AA01", "9AA0AA0AA02"
@@ -103,7 +104,7 @@ def test_mbi_crosswalk_follows_chains_and_sentinels_are_null(tmp_path, engine_fo
                  CLM_POS_CD="~"),
         _carrier("0000000000002", 1, "0", 60, "2012-09-02", BENE_MBI_ID=old2)])
     write_cclf_file(tmp_path, "CCLF8", [bene(MBI, BENE_DEATH_DT="9999-12-31")])
-    engine, result, claims = _ingest(engine_for, tmp_path)
+    engine, result, claims = _ingest(engine_for, tmp_path, backend)
     assert result.tables["claim_line"].accepted == 2
     rows = engine.table("claim_line").to_pyarrow().to_pylist()
     assert {r["bene_id"] for r in rows} == {MBI}
@@ -128,7 +129,7 @@ def test_runout_files_are_read_and_their_load_date_orders_versions(tmp_path, eng
     assert str(late["claim_processed_date"]) == "2013-02-11"
 
 
-def test_malformed_records_are_quarantined_with_file_and_record(tmp_path, engine_for):
+def test_malformed_records_are_quarantined_with_file_and_record(tmp_path, engine_for, backend):
     """A record of the wrong length (record 2), a truncated last record (record 4) and an unknown claim type
     code (record 3) are quarantined naming the file and the record; the counts reconcile."""
     path = write_cclf_file(tmp_path, "CCLF5", [
@@ -140,7 +141,7 @@ def test_malformed_records_are_quarantined_with_file_and_record(tmp_path, engine
     lines[3] = lines[3][:200]
     path.write_text("\n".join(lines))
     write_cclf_file(tmp_path, "CCLF8", [bene(MBI)])
-    engine, result, _ = _ingest(engine_for, tmp_path)
+    engine, result, _ = _ingest(engine_for, tmp_path, backend)
     record = result.tables["claim_line"]
     assert (record.read, record.accepted, record.quarantined) == (4, 1, 3)
     quarantine = {r["row_number"]: r for r in engine.table("quarantine").to_pyarrow().to_pylist()}

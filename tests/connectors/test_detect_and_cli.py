@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 from openasm.cli import app
-from openasm.connectors.base import ConnectorError, ingest_source_tables
-from openasm.connectors.cclf import read_cclf
-from openasm.connectors.ingest import detect_format
+from openasm.connectors.base import ConnectorError
+from openasm.connectors.formats import detect_format
 
 from .cclf_records import bene, write_cclf_file
 
@@ -30,7 +30,7 @@ def test_unknown_folder_is_a_clear_error(tmp_path):
         detect_format(tmp_path)
 
 
-def test_cli_ingests_cclf_and_derives_enrollment(tmp_path, engine_for):
+def test_cli_ingests_cclf_and_derives_enrollment(tmp_path, engine_for, wide_console):
     """No enrollment beside the CCLF files: twelve months per claim year from CCLF8 (Part B from its begin date,
     nothing after death, no Medicare Advantage, Part D only with CCLF7 records), the assumptions printed."""
     folder = tmp_path / "cclf"
@@ -41,10 +41,10 @@ def test_cli_ingests_cclf_and_derives_enrollment(tmp_path, engine_for):
     result = CliRunner().invoke(app, ["ingest", str(folder), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "source format: cclf" in result.output and "COST_HF_1" in result.output
-    engine = engine_for("duckdb", tmp_path / "run2")
-    tables = read_cclf(engine, folder)
-    assert any(item.table == "enrollment" for item in tables.limitations)
-    assert ingest_source_tables(engine, tables, str(folder)).reconciles
+    recorded = json.loads((tmp_path / "run" / "manifest.json").read_text())["ingest"]
+    assert recorded["source_format"] == "cclf" and recorded["reconciles"]
+    assert any(item["table"] == "enrollment" for item in recorded["limitations"])
+    engine = engine_for("duckdb", tmp_path / "run")
     months = {(r["bene_id"], r["year_month"]): r for r in engine.table("enrollment").to_pyarrow().to_pylist()}
     assert len(months) == 24 and not any(r["is_medicare_advantage"] or r["has_part_d"] for r in months.values())
     assert not months[("1EG4TE5MK73", "2024-03")]["has_part_b"] and months[("1EG4TE5MK73", "2024-04")]["has_part_b"]

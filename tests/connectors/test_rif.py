@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from openasm.connectors.base import ConnectorError, ingest_source_tables
+from openasm.connectors.base import ConnectorError
 from openasm.connectors.rif import read_rif
 from openasm.engine import connect
-from openasm.pipeline import run_ingest
 from openasm.synth.rif_writer import write_rif
 
-from .conftest import _accepted
+from .conftest import accepted_rows, expected_accepted_rows, ingest
 from .expected import rif_transform, write_expected_world
 from .roundtrip import differing_tables
 
@@ -26,24 +25,26 @@ SAMPLES = ("beneficiaries", "bcarrier", "dme", "hha", "hospice", "inpatient", "o
 
 def test_rif_round_trip_gives_the_expected_accepted_rows(connector_world):
     world = connector_world
-    expected_world = write_expected_world(world.path, world.tmp / "expected-rif", rif_transform)
+    expected = expected_accepted_rows(world, "rif", write_expected_world(
+        world.path, world.tmp / "expected-rif", rif_transform))
     folder = world.tmp / "rif"
     write_rif(world.path, folder)
-    reference = connect("duckdb", world.tmp / "run-expected-rif-ingest")
-    run_ingest(reference, expected_world)
-    engine = connect("duckdb", world.tmp / "run-rif-ingest")
-    result = ingest_source_tables(engine, read_rif(engine, folder), str(folder))
-    assert result.reconciles and result.tables["claim_line"].accepted > 1000
-    problems = differing_tables(_accepted(reference), _accepted(engine), _accepted(reference).keys())
+    engine = connect("duckdb", world.tmp / "run-rif")
+    try:
+        result = ingest(engine, folder, "rif")
+        assert result.reconciles and result.tables["claim_line"].accepted > 1000
+        problems = differing_tables(expected, accepted_rows(engine), expected.keys())
+    finally:
+        engine.close()
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.skipif(not BFD_RIF.is_dir(), reason="shared BFD samples not present")
-def test_bfd_sample_extract_quarantines_placeholders(tmp_path, engine_for):
+def test_bfd_sample_extract_quarantines_placeholders(tmp_path, engine_for, backend):
     for name in SAMPLES:
         shutil.copy(BFD_RIF / f"sample-a-{name}.txt", tmp_path / f"sample-a-{name}.txt")
-    engine = engine_for("duckdb")
-    result = ingest_source_tables(engine, read_rif(engine, tmp_path), str(tmp_path))
+    engine = engine_for(backend)
+    result = ingest(engine, tmp_path, "rif")
     assert result.reconciles
     assert result.tables["claim_line"].read == 7 and result.tables["enrollment"].read == 12
     reasons = {(r["table_name"], r["column_name"]) for r in engine.table("quarantine").to_pyarrow().to_pylist()}

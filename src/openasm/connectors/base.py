@@ -1,9 +1,9 @@
 """What every connector hands to ingest: raw canonical-named tables, its own rejections, per-file record counts
 and the limitations of its format.
 
-A connector reads its files through the engine and returns `SourceTables`; `ingest_source_tables` passes them
-to the pipeline's `ingest_raw_tables`, so the same row checks accept or quarantine every row with the source
-file and record number, and `read = accepted + quarantined` holds per canonical table.
+A connector reads its files through the engine and returns `SourceTables`; `runs.ingest.run_ingest` passes its
+raw tables to `ingest_raw_tables`, so the same row checks accept or quarantine every row with the source file
+and record number, and `read = accepted + quarantined` holds per canonical table.
 """
 
 from __future__ import annotations
@@ -16,15 +16,8 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
+from openasm.ingest.raw import RawTable, read_canonical_files
 from openasm.ingest.sources import scan_input_folder
-from openasm.pipeline import (
-    IngestResult,
-    Progress,
-    RawTable,
-    count_rows,
-    ingest_raw_tables,
-    read_canonical_files,
-)
 from openasm.schema.canonical import CANONICAL_TABLES
 
 
@@ -72,6 +65,24 @@ class SourceTables:
         record.parts.append(canonical_columns(part, table))
         record.files.extend(f for f in files if f not in record.files)
 
+    def prepared(self, engine: Engine) -> dict[str, RawTable]:
+        """The raw tables ready for the row checks: a table whose parts are expressions (cuts, joins, pairings)
+        is aligned and stored as one part, so its checks compile once against a stored table; parts that are
+        stored already (canonical files) are left as they are."""
+        for record in self.raw.values():
+            if record.parts and not all(_is_stored(part) for part in record.parts):
+                record.parts = [self.stage(engine, union_parts(record.parts))]
+            if record.rejected is not None:
+                record.rejected = self.stage(engine, record.rejected)
+        self.extra_quarantine = [self.stage(engine, q) for q in self.extra_quarantine]
+        return self.raw
+
+    def drop_staged(self, engine: Engine) -> None:
+        """Remove the intermediate tables `stage` stored."""
+        for name in self.staged:
+            engine.drop(name)
+        self.staged.clear()
+
     def add_rejected(self, table: str, rejected: ir.Table) -> None:
         """Add rows the connector could not map (quarantine columns) to a canonical table's accounting."""
         record = self.raw.setdefault(table, RawTable(table, [], []))
@@ -93,27 +104,6 @@ def add_side_tables(engine: Engine, folder: Path, tables: SourceTables, names: t
     for name, source in scan.tables.items():
         if name not in tables.raw:
             tables.raw[name] = read_canonical_files(engine, name, source.files)
-
-
-def ingest_source_tables(engine: Engine, tables: SourceTables, input_label: str,
-                         progress: Progress | None = None) -> IngestResult:
-    """Run the canonical row checks on a connector's tables and store the accepted rows and the quarantine.
-
-    The parts of each table are aligned (text where their types differ) and stored as one table, so the checks
-    compile once per table against a stored table."""
-    for record in tables.raw.values():
-        if len(record.parts) > 1 or (record.parts and not _is_stored(record.parts[0])):
-            record.parts = [tables.stage(engine, union_parts(record.parts))]
-        if record.rejected is not None:
-            record.rejected = tables.stage(engine, record.rejected)
-    extra = [tables.stage(engine, q) for q in tables.extra_quarantine]
-    result = ingest_raw_tables(engine, tables.raw, input_label, tables.not_read, progress, extra)
-    for name in tables.staged:
-        engine.drop(name)
-    result.source_format = tables.source_format
-    result.source_records = tables.source_records
-    result.limitations = [limitation.as_dict() for limitation in tables.limitations]
-    return result
 
 
 def union_parts(parts: list[ir.Table]) -> ir.Table:
@@ -142,11 +132,4 @@ def _is_stored(table: ir.Table) -> bool:
 
 def count_source(table: ir.Table) -> int:
     """Executed row count (for per-file record accounting)."""
-    return count_rows(table)
-
-
-def empty_rejected() -> ir.Table:
-    """A quarantine-shaped table with no rows."""
-    from openasm.ingest.validate import QUARANTINE_SCHEMA
-
-    return ibis.memtable(QUARANTINE_SCHEMA.to_pyarrow().empty_table())
+    return int(table.count().to_pyarrow().as_py())

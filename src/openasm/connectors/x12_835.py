@@ -7,17 +7,12 @@ status (CLP02; 22 = reversal of a previous payment), patient member id (NM1*QC, 
 remittances), rendering NPI (NM1*82, else the payee NPI of N1*PE), payee TIN (REF*TJ), service date (DTM*472,
 else the claim's DTM*232), HCPCS and modifiers (SVC01), units (SVC05), charge (SVC02), paid (SVC03) and allowed
 (AMT*B6); the remittance date is BPR16. Lines are checked against `REMITTANCE_LINE` by the canonical row checks,
-so bad values are quarantined with the file and the service line number.
-
-`compute_remittance_part_b_base` applies the payment rules' covered-services definition (§512.705,
-§512.750(a): professional services outside `payment.non_pfs_hcpcs_ranges`, in the service year, paid by the
-end of `payment.claims_runout_days`) to the paid amounts, netting reversals: the Part B base for the projection
-of a practice that has its remittances and no claims feed.
+so bad values are quarantined with the file and the service line number. `payment.remittance_base` turns the
+accepted lines into the practice's Part B base.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,34 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from openasm.payment.part_b_base import non_pfs_category, service_year_of
-from openasm.rules import RulesForYear
-from openasm.schema.contract import Column, TableContract
-
-REMITTANCE_LINE = TableContract(
-    name="remittance_line",
-    grain="one row per service line of an 835 claim payment",
-    description="Medicare remittance advice (X12 835) service lines.",
-    key=("payer_claim_id", "claim_status_code", "line_number"),
-    columns=(
-        Column("payer_claim_id", "string", True, "Payer claim control number (CLP07)."),
-        Column("claim_status_code", "string", True, "CLP02: 1-4 processed, 22 reversal of a previous payment."),
-        Column("line_number", "int32", True, "Service line number within the claim payment."),
-        Column("bene_id", "string", False, "Patient member id (NM1*QC), the MBI on Medicare remittances."),
-        Column("rendering_npi", "string", True, "Rendering NPI (NM1*82, else the payee NPI).", check="npi"),
-        Column("billing_tin", "string", False, "Payee TIN (REF*TJ).", check="tin"),
-        Column("service_date", "date", True, "DTM*472, else the claim's DTM*232."),
-        Column("remittance_date", "date", False, "BPR16 (payment effective date)."),
-        Column("hcpcs_code", "string", True, "SVC01-2 procedure code.", check="hcpcs"),
-        Column("hcpcs_modifier_1", "string", False, "SVC01-3.", check="hcpcs_modifier"),
-        Column("hcpcs_modifier_2", "string", False, "SVC01-4.", check="hcpcs_modifier"),
-        Column("service_units", "float64", False, "SVC05 units paid."),
-        Column("charge_amount", "float64", False, "SVC02 line charge."),
-        Column("allowed_amount", "float64", False, "AMT*B6 allowed actual."),
-        Column("paid_amount", "float64", True, "SVC03 provider payment (negative on reversals)."),
-    ),
-)
-
+from openasm.schema.remittance import REMITTANCE_LINE
 
 class RemittanceError(ValueError):
     """An 835 file cannot be read at all."""
@@ -147,25 +115,3 @@ def remittance_table(remittances: Remittances) -> ir.Table:
     columns["_row_number"] = pa.array([r["_row_number"] for r in remittances.rows], pa.int64())
     columns["_source_file"] = pa.array([r["_source_file"] for r in remittances.rows], pa.string())
     return ibis.memtable(pa.table(columns))
-
-
-def compute_remittance_part_b_base(*, remittance_line: ir.Table, rules: RulesForYear,
-                                   service_year: str = "performance_year") -> ir.Table:
-    """§512.705, §512.750(a): paid amounts of covered professional services per (NPI, TIN) in the service
-    year, reversals netted, remitted by Dec 31 + `payment.claims_runout_days` (performance year only).
-    Grain: (npi, billing_tin). Columns: service_year, npi, billing_tin, part_b_paid_amount, line_count,
-    reversal_line_count."""
-    year = service_year_of(rules, service_year)
-    runout = int(rules.value("payment.claims_runout_days"))
-    cutoff = dt.date(year, 12, 31) + dt.timedelta(days=runout)
-    r = remittance_line
-    counted = r.filter(
-        r.service_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31))
-        & non_pfs_category(r.hcpcs_code, rules).isnull()
-        & (ibis.literal(service_year != "performance_year") | r.remittance_date.isnull()
-           | (r.remittance_date <= ibis.literal(cutoff)))
-    )
-    return counted.group_by(npi=counted.rendering_npi, billing_tin=counted.billing_tin).agg(
-        part_b_paid_amount=counted.paid_amount.sum(), line_count=counted.count(),
-        reversal_line_count=(counted.claim_status_code == "22").cast("int64").sum(),
-    ).mutate(service_year=ibis.literal(year, "int32"))

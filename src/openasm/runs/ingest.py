@@ -1,4 +1,5 @@
-"""Run claims ingest: every canonical table read, each row checked, accepted rows stored, the rest quarantined.
+"""Run claims ingest: every canonical table read from the input folder (canonical files or a source format through
+its connector, `connectors.formats`), each row checked, accepted rows stored, the rest quarantined.
 
 Publishes `ingest_summary` (read = accepted + quarantined per table) and `quarantine`, and records the accounting
 in the manifest. Derived tables of an earlier ingest (final-action status) are dropped so they are recomputed.
@@ -13,9 +14,9 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from openasm.connectors.formats import read_source_tables
 from openasm.engine import Engine
-from openasm.ingest.raw import INGEST_ORDER, REQUIRED_TABLES, RawTable, read_canonical_files
-from openasm.ingest.sources import IngestFileError, scan_input_folder
+from openasm.ingest.raw import INGEST_ORDER, RawTable
 from openasm.ingest.validate import (
     QUARANTINE_SCHEMA,
     accepted_rows,
@@ -30,9 +31,11 @@ from openasm.schema.canonical import CANONICAL_TABLES
 
 @dataclass(frozen=True)
 class IngestInputs:
-    """The folder of canonical tables (CSV or Parquet, one file or a folder of parts per table)."""
+    """The input folder and its format: `canonical` (CSV or Parquet, one file or a folder of parts per table),
+    `cclf`, `bcda`, `bluebutton`, `rif`, or `auto` (recognised from the files)."""
 
     input_dir: Path
+    source_format: str = "canonical"
 
 
 @dataclass
@@ -122,21 +125,20 @@ def _ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None)
 
 def run_ingest(engine: Engine, rules: RulesForYear | None, run_dir: Path, inputs: IngestInputs,
                step: Step | None = None) -> IngestResult:
-    """Read every canonical table in `inputs.input_dir`, validate each row, store accepted rows and quarantine.
+    """Read the tables of `inputs.input_dir` in its format, validate each row, store accepted rows and quarantine.
 
-    Raises IngestFileError when a required table is absent or a file lacks a required column.
+    Raises IngestFileError when a required table is absent or a file lacks a required column, ConnectorError when
+    a source format's files cannot be read at all (or the format cannot be recognised).
     """
     input_dir = Path(inputs.input_dir)
-    scan = scan_input_folder(input_dir, CANONICAL_TABLES)
-    missing = [t for t in REQUIRED_TABLES if t not in scan.tables]
-    if missing:
-        raise IngestFileError(
-            f"{input_dir}: required table(s) missing: {', '.join(missing)} "
-            f"(expected <table>.csv, <table>.parquet or a <table>/ folder of parts)"
-        )
-    raw = {name: read_canonical_files(engine, name, source.files) for name, source in scan.tables.items()}
-    result = IngestResult(input_dir=str(input_dir), ignored_entries=scan.ignored)
-    ingest_raw_tables(engine, raw, result, step)
+    source = read_source_tables(engine, input_dir, inputs.source_format)
+    result = IngestResult(input_dir=str(input_dir), ignored_entries=list(source.not_read),
+                          source_format=source.source_format, source_records=source.source_records,
+                          limitations=[limitation.as_dict() for limitation in source.limitations])
+    try:
+        ingest_raw_tables(engine, source.prepared(engine), result, step, source.extra_quarantine)
+    finally:
+        source.drop_staged(engine)
     publish_ingest(engine, run_dir, result)
     return result
 

@@ -11,15 +11,9 @@ Only final action claims are written (BFD serves those); a professional claim wi
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections import defaultdict
-from pathlib import Path
 
-import pyarrow.parquet as pq
 
 from openasm.connectors.layout import load_layout
-from openasm.synth.rif_writer import final_versions
 
 BB = "https://bluebutton.cms.gov/resources/variables/"
 EOB_TYPE = {"carrier": "CARRIER", "dme": "DME", "inpatient": "INPATIENT", "outpatient": "OUTPATIENT", "snf": "SNF",

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from openasm.connectors.layout import fixed_width_layouts, load_layout
+from openasm.connectors.layout import fixed_width_layouts
 from openasm.synth.cclf_claims import part_a_columns, part_a_headers, part_b_columns, part_d_columns
 from openasm.synth.cclf_people import MbiChanges, mbi_changes, write_people
 from openasm.synth.fixed_width import format_records, write_lines

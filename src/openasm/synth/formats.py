@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FORMATS = ("cclf", "bcda", "bluebutton", "rif", "x12-835")
+FORMATS = ("cclf", "bcda", "bluebutton", "rif")
 
 
 def write_format(world: Path, source_format: str, out: Path | None = None) -> Path:
-    """The world in `world` written as `source_format` into `out` (default `<world>/<format>`)."""
+    """The world in `world` written as `source_format` into `out` (default `<world>/<format>`). Remittances
+    (x12-835) need the world's final-action claims: `runs.world.write_world_format`."""
     folder = Path(out) if out is not None else Path(world) / source_format
     if source_format == "cclf":
         from openasm.synth.cclf_writer import write_cclf
@@ -22,10 +23,6 @@ def write_format(world: Path, source_format: str, out: Path | None = None) -> Pa
         from openasm.synth.rif_writer import write_rif
 
         write_rif(world, folder)
-    elif source_format == "x12-835":
-        from openasm.synth.x12_writer import write_835
-
-        write_835(world, folder)
     else:
         raise ValueError(f"unknown format {source_format!r}; choose one of {', '.join(FORMATS)}")
     return folder

@@ -12,23 +12,8 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-
-def paid_lines(world: Path) -> list[dict]:
-    """The world's accepted final action claim lines: a remittance pays the claims the carrier processed, not
-    the defective rows planted for ingest to catch."""
-    import tempfile
-
-    from openasm.engine import connect
-    from openasm.pipeline import ensure_final_action, run_ingest
-
-    with tempfile.TemporaryDirectory() as run:
-        engine = connect("duckdb", Path(run))
-        try:
-            run_ingest(engine, Path(world))
-            claims, _ = ensure_final_action(engine)
-            return claims.filter(claims.final_action_status == "final").to_pyarrow().to_pylist()
-        finally:
-            engine.close()
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def _amount(value) -> str:
@@ -64,14 +49,16 @@ def _transaction(number: int, date, tin: str, payee_npi: str, claims: dict[str, 
     return segments
 
 
-def write_835(world: Path, out: Path, tins: set[str] | None = None) -> dict[str, int]:
-    """One 835 file per billing TIN of the world's final action carrier lines with a rendering NPI, HCPCS and
-    paid amount (what a remittance carries), optionally only `tins`; returns lines written per file."""
+def write_835(lines: pa.Table, out: Path, tins: set[str] | None = None) -> dict[str, int]:
+    """One 835 file per billing TIN of the final action carrier `lines` (a world's accepted claim lines with
+    their final-action status, `runs.world.final_claim_lines_of_world`: a remittance pays the claims the carrier
+    processed, not the defective rows planted for ingest to catch) with a rendering NPI, HCPCS and paid amount
+    (what a remittance carries), optionally only `tins`; returns lines written per file."""
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    lines = paid_lines(world)
+    lines = lines.filter(pc.equal(lines["final_action_status"], "final")).to_pylist()
     by_tin: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for line in lines:
         if (line["claim_type"] == "carrier" and line["billing_tin"] and line["rendering_npi"] and line["hcpcs_code"]

@@ -1,4 +1,5 @@
-"""`ingest DIR --format cclf|bcda|bluebutton|rif|canonical|auto`: recognise a folder's format and ingest it.
+"""`ingest DIR --format cclf|bcda|bluebutton|rif|canonical|auto`: recognise a folder's format and read it into raw
+canonical tables (`SourceTables`) for the ingest checks; the canonical tables themselves are one such format.
 
 Recognition looks at names and headers only: CCLF file names (CCLF packet §4.2), NDJSON files (BCDA bulk
 export), JSON Bundles / resources (Blue Button, DPC), delimited or Parquet files whose columns are CCW research
@@ -8,14 +9,13 @@ lists what was found, so the user can pass `--format`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from openasm.connectors.base import ConnectorError, SourceTables, ingest_source_tables
+from openasm.connectors.base import ConnectorError, SourceTables
 from openasm.connectors.cclf_files import is_cclf_file
 from openasm.engine import Engine
-from openasm.ingest.sources import scan_input_folder
-from openasm.pipeline import REQUIRED_TABLES, IngestResult, Progress, run_ingest
+from openasm.ingest.raw import REQUIRED_TABLES, read_canonical_files
+from openasm.ingest.sources import IngestFileError, scan_input_folder
 from openasm.schema.canonical import CANONICAL_TABLES
 
 FORMATS = ("canonical", "cclf", "bcda", "bluebutton", "rif")
@@ -57,8 +57,10 @@ def find_formats(folder: Path) -> dict[str, list[str]]:
             kind = "rif" if classify(tuple(pq.read_schema(path).names)) else ""
         if kind:
             found.setdefault(kind, []).append(path.name)
+    # Canonical tables beside another format's files are its side tables (e.g. the clinician roster); alone,
+    # or with every required table, they are the canonical format (a missing table is then reported by name).
     scan = scan_input_folder(folder, CANONICAL_TABLES)
-    if all(t in scan.tables for t in REQUIRED_TABLES):
+    if all(t in scan.tables for t in REQUIRED_TABLES) or (scan.tables and not found):
         found["canonical"] = sorted(scan.tables)
     return found
 
@@ -77,26 +79,37 @@ def detect_format(folder: Path) -> str:
                          f"{', '.join(FORMATS)}")
 
 
-def read_source_tables(engine: Engine, folder: Path, source_format: str) -> SourceTables:
-    if source_format == "cclf":
+def read_canonical(engine: Engine, folder: Path) -> SourceTables:
+    """The canonical tables of `folder` (`<table>.csv|.parquet` or a `<table>/` folder of parts), each file's
+    columns checked against its contract. Raises IngestFileError when a required table is absent."""
+    scan = scan_input_folder(folder, CANONICAL_TABLES)
+    missing = [t for t in REQUIRED_TABLES if t not in scan.tables]
+    if missing:
+        raise IngestFileError(
+            f"{folder}: required table(s) missing: {', '.join(missing)} "
+            f"(expected <table>.csv, <table>.parquet or a <table>/ folder of parts)"
+        )
+    tables = SourceTables("canonical", not_read=list(scan.ignored))
+    tables.raw = {name: read_canonical_files(engine, name, source.files) for name, source in scan.tables.items()}
+    return tables
+
+
+def read_source_tables(engine: Engine, folder: Path, source_format: str = "auto") -> SourceTables:
+    """`folder` read in `source_format` (`auto`: recognised, see the module docstring) as raw canonical tables."""
+    folder = Path(folder)
+    chosen = detect_format(folder) if source_format == "auto" else source_format
+    if chosen == "canonical":
+        return read_canonical(engine, folder)
+    if chosen == "cclf":
         from openasm.connectors.cclf import read_cclf
 
         return read_cclf(engine, folder)
-    if source_format in ("bcda", "bluebutton"):
+    if chosen in ("bcda", "bluebutton"):
         from openasm.connectors.bcda import read_fhir_claims
 
-        return read_fhir_claims(engine, folder, source_format)
-    if source_format == "rif":
+        return read_fhir_claims(engine, folder, chosen)
+    if chosen == "rif":
         from openasm.connectors.rif import read_rif
 
         return read_rif(engine, folder)
     raise ConnectorError(f"unknown format {source_format!r}; choose one of {', '.join(FORMATS)} or auto")
-
-
-def ingest_folder(engine: Engine, folder: Path, source_format: str = "auto",
-                  progress: Progress | None = None) -> IngestResult:
-    """Ingest `folder` in `source_format` (`auto`: recognised, see the module docstring)."""
-    chosen = detect_format(folder) if source_format == "auto" else source_format
-    if chosen == "canonical":
-        return run_ingest(engine, Path(folder), progress)
-    return ingest_source_tables(engine, read_source_tables(engine, Path(folder), chosen), str(folder), progress)
