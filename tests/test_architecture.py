@@ -18,8 +18,9 @@ PACKAGE = REPO / "src" / "openasm"
 MAX_MODULE_LINES = 400
 # The README's commands and the options each keeps (a rename or a lost option fails here).
 COMMAND_OPTIONS = {
-    "synth": ["--out", "--benes", "--seed", "--years", "--chunk-benes"],
-    "ingest": ["--out", "--backend", "--spark-master", "--force"],
+    "synth": ["--out", "--benes", "--seed", "--years", "--chunk-benes", "--format"],
+    "ingest": ["--out", "--backend", "--spark-master", "--force", "--format"],
+    "ingest-835": ["--out", "--py", "--set", "--backend", "--spark-master", "--force"],
     "summarize": ["--py", "--set", "--backend", "--spark-master"],
     "episodes": ["--py", "--set", "--ndc-class-map", "--code-lists", "--backend", "--spark-master"],
     "cost": ["--py", "--set", "--code-lists", "--backend", "--spark-master"],
@@ -31,7 +32,7 @@ COMMAND_OPTIONS = {
     "quality": ["--py", "--q220", "--q492", "--qpp-json", "--qrda3", "--group-reporting", "--set", "--code-lists"],
     "quality-benchmarks": ["--exclusions", "--py"],
     "score": ["--py", "--attestation", "--euc", "--practice-size", "--benchmarks", "--set", "--code-lists"],
-    "payment": ["--py", "--set", "--code-lists", "--backend", "--spark-master"],
+    "payment": ["--py", "--set", "--code-lists", "--backend", "--spark-master", "--part-b-base"],
     "explain": ["--npi", "--py", "--run", "--set", "--format"],
     "rules": ["--py", "--set", "--only", "--used-by"],
     "schema": [],
@@ -39,7 +40,7 @@ COMMAND_OPTIONS = {
     "whatif": ["--npi", "--tin", "--set", "--target", "--explain", "--json"],
     "simulate": ["--npi", "--tin", "--draws", "--seed", "--peers", "--threads", "--json"],
     "serve": ["--host", "--port", "--no-suppress"],
-    "demo": ["--out", "--benes", "--seed", "--py", "--backend"],
+    "demo": ["--out", "--benes", "--seed", "--py", "--backend", "--format"],
     "version": [],
 }
 

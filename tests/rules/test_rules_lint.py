@@ -201,6 +201,8 @@ EXTRA_PARAMS = {
     # ebcm.md §10.3 and §7.1 choices the spec leaves open (issue 9): the billing specialty groups of assignment
     # rules, the minimum regression sample.
     "cost.assignment_specialty_groups", "cost.ra_min_episodes_per_feature",
+    # Connectors (issue 12): how a practice ZIP is placed in a CBSA (HUD crosswalk ratio).
+    "participation.zip_cbsa_method",
 }
 
 # quality.md §8 parameters (spec name -> dotted file name).

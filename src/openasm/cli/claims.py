@@ -1,4 +1,6 @@
-"""Claims commands: `synth` (synthetic world), `ingest`, `summarize`, `episodes`, `cost`."""
+"""Claims commands: `synth` (synthetic world, optionally in a source format), `ingest` (canonical tables or a
+source format: CCLF, BCDA, Blue Button, CCW research files), `ingest-835` (remittances), `summarize`, `episodes`,
+`cost`."""
 
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ from openasm.cli.app import app
 from openasm.cli.common import (
     BackendOpt,
     CodeListsOpt,
+    ForceOpt,
     MasterOpt,
     PyOpt,
     SetOpt,
     console,
     fail,
+    load_rules,
     open_engine,
     parse_years,
     print_counts,
+    print_published,
     progress_bar,
     run_stage,
     run_year_stage,
@@ -33,8 +38,11 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 1,
     years: Annotated[str, typer.Option("--years", help="Calendar years, e.g. 2025-2027")] = "2025-2027",
     chunk_benes: Annotated[int, typer.Option("--chunk-benes", help="Beneficiaries per chunk")] = 25_000,
+    source_format: Annotated[Optional[str], typer.Option("--format", help="Also write OUT/<format>/: cclf, bcda, "
+                                                         "bluebutton, rif or x12-835")] = None,
 ) -> None:
-    """Generate a seeded synthetic Medicare world in the canonical tables (Parquet)."""
+    """Generate a seeded synthetic Medicare world in the canonical tables (Parquet), optionally also in a source
+    format."""
     from openasm.synth import generate_world
 
     first_year, last_year = parse_years(years)
@@ -48,24 +56,41 @@ def synth(
         )
     print_counts(f"synthetic world in {out}", "table", summary.row_counts)
     console.print(f"elapsed {summary.elapsed_seconds:.1f} s")
+    if source_format:
+        write_source_format(out, source_format)
+
+
+def write_source_format(world: Path, source_format: str, folder: Path | None = None) -> Path:
+    """The world also written in a source format (default folder `<world>/<format>`)."""
+    from openasm.runs.world import write_world_format
+
+    try:
+        written = write_world_format(world, source_format, folder)
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"{source_format} files: {written}")
+    return written
 
 
 @app.command()
 def ingest(
-    input_dir: Annotated[Path, typer.Argument(help="Folder of canonical tables (CSV or Parquet)")],
+    input_dir: Annotated[Path, typer.Argument(help="Folder of canonical tables, CCLF files, BCDA NDJSON, Blue "
+                                                   "Button JSON or CCW research files")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create or update")] = Path("openasm-run"),
     backend: BackendOpt = "duckdb",
     spark_master: MasterOpt = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Replace the results of later stages in a used run folder (they would be stale)")] = False,
+    force: ForceOpt = False,
+    source_format: Annotated[str, typer.Option(
+        "--format", help="auto (recognised from the files), canonical, cclf, bcda, bluebutton or rif")] = "auto",
 ) -> None:
-    """Read and validate canonical tables; every row is accepted or quarantined with a reason."""
+    """Read and validate an input folder; every row is accepted or quarantined with a reason."""
     from openasm.ingest.sources import IngestFileError
     from openasm.runs.ingest import IngestInputs, run_ingest
 
     engine = open_engine(backend, out, spark_master)
-    result = run_stage(run_ingest, out, None, IngestInputs(input_dir), title="ingesting", backend=backend,
-                       spark_master=spark_master, engine=engine, errors=(IngestFileError,), force=force)
+    result = run_stage(run_ingest, out, None, IngestInputs(input_dir, source_format), title="ingesting",
+                       backend=backend, spark_master=spark_master, engine=engine, errors=(IngestFileError,),
+                       force=force)
     table = Table(title=f"validation summary ({result.input_dir})")
     for col in ("table", "read", "accepted", "quarantined", "reconciles"):
         table.add_column(col, justify="left" if col == "table" else "right")
@@ -75,9 +100,39 @@ def ingest(
                       "yes" if t.reconciles else "NO")
     console.print(table)
     if result.ignored_entries:
-        console.print(f"not canonical tables, not read: {', '.join(result.ignored_entries)}")
+        console.print(f"not read: {', '.join(result.ignored_entries)}")
+    if result.source_format != "canonical":
+        console.print(f"source format: [bold]{result.source_format}[/]")
+    for item in result.limitations:
+        console.print(f"[yellow]{result.source_format} cannot carry[/] {item['table']}.{item['column']}: "
+                      f"{item['consequence']}")
     if not result.reconciles:
         fail("row accounting does not reconcile")
+
+
+@app.command("ingest-835")
+def ingest_835(
+    paths: Annotated[list[Path], typer.Argument(help="X12 835 remittance files or folders of them")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create or update")] = Path("openasm-run"),
+    py: PyOpt = 2027,
+    set_: SetOpt = None,
+    backend: BackendOpt = "duckdb",
+    spark_master: MasterOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Read Medicare remittances (X12 835): every service line accepted or quarantined, and the practice's Part B
+    base per NPI x TIN for the performance year (remittance_part_b_base), which `openasm payment` then uses."""
+    from openasm.runs.remittance import RemittanceInputs, run_ingest_835
+
+    engine = open_engine(backend, out, spark_master)
+    result = run_stage(run_ingest_835, out, load_rules(py, set_), RemittanceInputs(tuple(paths)),
+                       title="ingesting remittances", backend=backend, spark_master=spark_master, engine=engine,
+                       force=force)
+    console.print(f"835 service lines: read {result.read:,}, accepted {result.accepted:,}, quarantined "
+                  f"{result.quarantined:,} from {len(result.files)} file(s)")
+    for error in result.structure_errors[:10]:
+        console.print(f"[yellow]structure:[/] {error}")
+    print_published(result, f"remittances (performance year {py})")
 
 
 @app.command()

@@ -26,6 +26,8 @@ BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="duckdb (defaul
 MasterOpt = Annotated[Optional[str], typer.Option("--spark-master", help="Spark master URL (default local[2])")]
 PyOpt = Annotated[int, typer.Option("--py", help="Performance year")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a rule: name=value (repeatable)")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace the results of later stages in a used run folder (they would be stale)")]
 CodeListsOpt = Annotated[Optional[Path], typer.Option(
     "--code-lists", help="Folder of replacement code lists (<list>.csv with the shipped columns), e.g. the CMS "
     "measure codes workbook exported to CSV")]

@@ -174,13 +174,18 @@ def payment(
     code_lists: CodeListsOpt = None,
     backend: BackendOpt = "duckdb",
     spark_master: MasterOpt = None,
+    part_b_base: Annotated[str, typer.Option(
+        "--part-b-base", help="auto (the run's remittance base from ingest-835 for the NPIs it covers, else "
+        "claims), claims or remittances")] = "auto",
 ) -> None:
     """Payment adjustments for the payment year (PY + 2): pool, scaling factor, adjustment factors (invariant
-    checked), dollars per participant and TIN, and the 2027-2031 projection."""
-    from openasm.runs.payment import run_payment
+    checked), dollars per participant and TIN, and the 2027-2031 projection. The Part B base comes from the
+    claims, or from the practice's remittances (`openasm ingest-835`) for the NPIs they cover; the output says
+    which."""
+    from openasm.runs.payment import PaymentInputs, run_payment
 
-    run_year_stage(run_payment, run_dir, None, title="payment", py=py, set_=set_, code_lists=code_lists,
-                   backend=backend, spark_master=spark_master)
+    run_year_stage(run_payment, run_dir, PaymentInputs(part_b_base), title="payment", py=py, set_=set_,
+                   code_lists=code_lists, backend=backend, spark_master=spark_master)
 
 
 @app.command()

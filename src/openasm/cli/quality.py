@@ -13,6 +13,7 @@ from openasm.cli.app import app
 from openasm.cli.common import (
     BackendOpt,
     CodeListsOpt,
+    ForceOpt,
     MasterOpt,
     PyOpt,
     RunArg,
@@ -33,8 +34,7 @@ def ingest_fhir(
                                                     "resources, bulk-export NDJSON, .gz allowed)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create or update")] = Path("openasm-run"),
     backend: Annotated[str, typer.Option("--backend", help="duckdb or pyspark")] = "duckdb",
-    force: Annotated[bool, typer.Option(
-        "--force", help="Replace the results of later stages in a used run folder (they would be stale)")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Read FHIR R4 resources into the clinical tables; every resource is accepted or quarantined with a reason."""
     from openasm.quality.fhir_read import FhirInputError, discover_fhir_files

@@ -11,12 +11,13 @@ from typing import Annotated, Optional
 import typer
 
 from openasm.cli.app import app
-from openasm.cli.claims import cost, episodes, ingest, summarize, synth
+from openasm.cli.claims import cost, episodes, ingest, summarize, synth, write_source_format
 from openasm.cli.common import (
     BackendOpt,
     PyOpt,
     SetOpt,
     console,
+    fail,
     load_rules,
     run_year_stage,
 )
@@ -59,8 +60,10 @@ def demo(
     seed: Annotated[int, typer.Option("--seed")] = 1,
     py: PyOpt = 2027,
     backend: BackendOpt = "duckdb",
+    source_format: Annotated[str, typer.Option("--format", help="Run from canonical (default), cclf, bcda, "
+                                               "bluebutton or rif files of the synthetic world")] = "canonical",
 ) -> None:
-    """Synthetic world → ingest → episodes → cost → participation → synthetic EHR and feeds → quality → scores →
+    """Synthetic world (in a source format with --format) → ingest → episodes → cost → participation → synthetic EHR and feeds → quality → scores →
     payment → HTML report and board PDF."""
     import pyarrow.parquet as pq
 
@@ -70,14 +73,20 @@ def demo(
     )
     from openasm.synth.model_feeds import generate_model_feeds
 
+    from openasm.connectors.formats import FORMATS
+
+    if source_format not in FORMATS:
+        fail(f"--format {source_format!r}: choose one of {', '.join(FORMATS)}")
     started = time.perf_counter()
     if out.exists():
         shutil.rmtree(out)
     world = out / "synthetic-world"
     run = out / "run"
     # CY PY-3 gives the eligibility year (PY-2) its enrollment and history look-back.
-    synth(out=world, benes=benes, seed=seed, years=f"{py - 3}-{py}", chunk_benes=25_000)
-    ingest(input_dir=world, out=run, backend=backend, spark_master=None, force=False)
+    synth(out=world, benes=benes, seed=seed, years=f"{py - 3}-{py}", chunk_benes=25_000, source_format=None)
+    source = world if source_format == "canonical" else write_source_format(
+        world, source_format, out / f"synthetic-{source_format}")
+    ingest(input_dir=source, out=run, backend=backend, spark_master=None, force=False, source_format=source_format)
     summarize(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
     episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, code_lists=None, backend=backend,
              spark_master=None)
@@ -99,6 +108,6 @@ def demo(
     score(run_dir=run, py=py, attestation=feeds.files.get("ia_pi_attestation"), euc=None, practice_size=None,
           benchmarks=None, set_=[f"quality.benchmark_fallback_py={py - 1}"], code_lists=None, backend=backend,
           spark_master=None)
-    payment(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None)
+    payment(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None, part_b_base="auto")
     report(run_dir=run, out=out, py=py, set_=None, pdf=True, npi=None, tin=None, no_suppress=False)
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")

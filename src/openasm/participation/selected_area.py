@@ -4,8 +4,9 @@ CMS selected CBSAs / metropolitan divisions by stratified random sampling; the l
 (`participation.selected_areas_file`). The location is where services are rendered
 (`participation.geography_basis` = service_location): the canonical clinician table carries the practice CBSA
 per TIN × NPI, and the engine uses the row of the TIN that billed the plurality of the NPI's Part B lines in
-the eligibility year. No ZIP → CBSA crosswalk is shipped: a practice row without a CBSA is reported as
-`missing_cbsa`, never guessed.
+the eligibility year. A row with a ZIP and no CBSA is placed through the HUD ZIP-CBSA crosswalk before this
+step (`participation.zip_cbsa`, rule `participation.zip_cbsa_method`, ties and unplaced ZIPs reported); a row
+still without a CBSA is reported as `missing_cbsa`, never guessed.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 READS: dict[str, tuple[str, ...]] = {
     "ingest": (),
     "fhir_ingest": (),
+    "ingest_835": (),
     "summary": ("ingest",),
     "episodes": ("ingest",),
     "cost": ("episodes",),
@@ -15,10 +16,10 @@ READS: dict[str, tuple[str, ...]] = {
     "participant_list_comparison": ("participation",),
     "quality": ("fhir_ingest", "ingest"),
     "score": ("participation", "quality", "cost"),
-    "payment": ("score", "ingest"),
+    "payment": ("score", "ingest", "ingest_835"),
 }
 # Stages that bring data into a run folder: replacing their data makes every later result stale.
-INPUT_STAGES = ("ingest", "fhir_ingest")
+INPUT_STAGES = ("ingest", "fhir_ingest", "ingest_835")
 # Stages whose published tables hold rows per performance year: a run for one year replaces that year's rows and
 # keeps the others (participation keeps its years itself).
 YEAR_STAGES = ("episodes", "cost", "participant_list_comparison", "quality", "score", "payment")
@@ -30,9 +31,10 @@ REQUIRES: dict[str, tuple[str, ...]] = {"cost": ("episodes",), "participant_list
                                         "score": ("participation", "cost"), "payment": ("score",)}
 
 
-COMMANDS = {"ingest": "ingest", "fhir_ingest": "ingest-fhir", "summary": "summarize", "episodes": "episodes",
-            "cost": "cost", "participation": "participate", "participant_list_comparison": "participate --compare-with",
-            "quality": "quality", "score": "score", "payment": "payment"}
+COMMANDS = {"ingest": "ingest", "fhir_ingest": "ingest-fhir", "ingest_835": "ingest-835", "summary": "summarize",
+            "episodes": "episodes", "cost": "cost", "participation": "participate",
+            "participant_list_comparison": "participate --compare-with", "quality": "quality", "score": "score",
+            "payment": "payment"}
 
 
 def stage_name(runner: object) -> str:

@@ -35,6 +35,7 @@ from openasm.participation.participant_list import (
 from openasm.participation.participants import PARTICIPANT_COLUMNS, select_participants
 from openasm.participation.selected_area import SelectedAreas
 from openasm.participation.specialty_plurality import select_part_b_lines
+from openasm.participation.zip_cbsa import hud_crosswalk, locate_by_zip, place_zips, zip_placement_report
 from openasm.rules import RulesForYear
 from openasm.runs.final_action import ensure_final_action
 from openasm.runs.stage import (
@@ -116,6 +117,23 @@ def _existing_participants(engine: Engine, result: ParticipationResult) -> ir.Ta
     return table
 
 
+def _place_practices(engine: Engine, rules: RulesForYear, run_dir: Path, result: ParticipationResult) -> ir.Table:
+    """The run's clinician table with ZIP-placed CBSAs (`locate_by_zip`), stored as `practice_location`; the
+    ZIPs placed or left unplaced are published as `practice_zip_placement` and counted in the notes."""
+    placed = place_zips(crosswalk=ibis.memtable(hud_crosswalk()), rules=rules)
+    located = engine.save("practice_location", locate_by_zip(clinician=engine.table("clinician"), zip_cbsa=placed))
+    report = engine.save("practice_zip_placement", zip_placement_report(located=located))
+    result.outputs["practice_zip_placement"] = write_output(engine, report, run_dir, "practice_zip_placement")
+    result.row_counts["practice_zip_placement"] = count_rows(report)
+    by_status = {row["zip_cbsa_status"]: row["n"] for row in engine.fetch(
+        report.group_by("zip_cbsa_status").agg(n=report.clinician_rows.sum())).to_pylist()}
+    if by_status:
+        result.notes.append("practice CBSA from ZIP (HUD crosswalk, " + rules.value("participation.zip_cbsa_method")
+                            + "): " + ", ".join(f"{status} {n}" for status, n in sorted(by_status.items()))
+                            + " clinician rows; see practice_zip_placement")
+    return located
+
+
 def run_participation(
     engine: Engine, rules: RulesForYear | Sequence[RulesForYear], run_dir: Path, inputs: ParticipationInputs,
     step: Step | None = None,
@@ -133,7 +151,8 @@ def run_participation(
     for rules in rules_by_year:
         check_performance_year(rules)
     claim_line, _ = ensure_final_action(engine)
-    clinician = engine.table("clinician")
+    # Practice rows with a ZIP and no CBSA are placed through the HUD ZIP-CBSA crosswalk (participation.zip_cbsa).
+    clinician = _place_practices(engine, rules_by_year[-1], run_dir, result)
     selected = ibis.memtable(areas.table)
     existing = _existing_participants(engine, result)
     kept = existing.filter(~existing.performance_year.isin(years)) if existing is not None else None

@@ -4,9 +4,11 @@ projection."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
 
 from openasm.engine import Engine
 from openasm.payment.adjustment import (
@@ -23,24 +25,63 @@ from openasm.payment.projection import (
     project_adjustments,
     projection_rules,
 )
+from openasm.payment.remittance_base import CLAIMS, REMITTANCES, use_remittance_base
 from openasm.rules import RulesForYear
+from openasm.runs.remittance import REMITTANCE_BASE
 from openasm.runs.stage import StageResult, Step, no_step, publish, refuse_invalid
 
+PART_B_BASES = ("auto", CLAIMS, REMITTANCES)
 
-def run_payment(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = None,
+
+@dataclass(frozen=True)
+class PaymentInputs:
+    """Which Part B base the pool uses: `claims` (final-action claims), `remittances` (the run's
+    `remittance_part_b_base` from `openasm ingest-835`, for the NPIs it covers; the claims base for the others),
+    or `auto` (remittances when the run holds them for the performance year, else claims)."""
+
+    part_b_base: str = "auto"
+
+
+def _remittance_base(engine: Engine, rules: RulesForYear, choice: str) -> ir.Table | None:
+    """The run's remittance base for the performance year when `choice` asks for it (None: claims only)."""
+    if choice not in PART_B_BASES:
+        raise ValueError(f"--part-b-base {choice!r}: choose one of {', '.join(PART_B_BASES)}")
+    if choice == CLAIMS:
+        return None
+    table = engine.table(REMITTANCE_BASE) if engine.has_table(REMITTANCE_BASE) else None
+    if table is not None and engine.fetch(table.filter(table.service_year == rules.performance_year).limit(1)
+                                          ).num_rows == 0:
+        table = None
+    if table is None and choice == REMITTANCES:
+        raise ValueError(f"--part-b-base remittances: the run holds no {REMITTANCE_BASE} for performance year "
+                         f"{rules.performance_year}: run `openasm ingest-835 FILES --py {rules.performance_year}` "
+                         "first")
+    return table
+
+
+def run_payment(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: PaymentInputs | None = None,
                 step: Step | None = None) -> StageResult:
     """§512.750: Part B base of the PY, transformed scores, pool, scaling factor, adjustment factors (invariant
     checked), dollars on the PaY's covered services per participant and TIN, and the 2027–2031 projection."""
     say = step or no_step
     result = StageResult()
+    choice = (inputs or PaymentInputs()).part_b_base
     if not engine.has_table("participant_score"):
         raise ValueError("no participant_score table in this run: run `openasm score` first")
     score = engine.table("participant_score")
     score = score.filter(score.performance_year == rules.performance_year)
     status = engine.table("claim_line_status")
     say("Part B base")
-    based = engine.save("payment__int_part_b_base", compute_part_b_base(
-        claim_line_status=status, participant=score, rules=rules))
+    remittance_base = _remittance_base(engine, rules, choice)
+    based = engine.save("payment__int_part_b_base", use_remittance_base(
+        participant_base=compute_part_b_base(claim_line_status=status, participant=score, rules=rules),
+        remittance_base=remittance_base, year=rules.performance_year))
+    sources = {row["part_b_base_source"]: row["n"] for row in engine.fetch(
+        based.group_by("part_b_base_source").agg(n=based.count())).to_pylist()}
+    result.notes.append("Part B base: " + ", ".join(f"{source} for {n:,} participant(s)" for source, n in
+                                                     sorted(sources.items())) + (
+        f" (remittances: {REMITTANCE_BASE} from `openasm ingest-835`)" if REMITTANCES in sources else ""))
+    result.entries["payment"] = {"part_b_base": choice, "participants_by_part_b_base": sources}
     say("adjustment factors")
     scored = based.mutate(final_score=based.final_score.fill_null(0.0))
     refuse_invalid(engine, invalid_payment_inputs(participant_score=scored), "payment inputs")
