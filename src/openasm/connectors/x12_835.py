@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from openasm.schema.remittance import REMITTANCE_LINE
 
+
 class RemittanceError(ValueError):
     """An 835 file cannot be read at all."""
 
