@@ -25,7 +25,7 @@ def test_ingest_fhir_reports_and_quarantines(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "yes" in result.output
     quarantine = (tmp_path / "run" / "outputs" / "fhir_quarantine.csv").read_text()
-    assert "bad_date" in quarantine and "birthDate: '1950-02-30'" in quarantine
+    assert "element_nulled" in quarantine and "birthDate: '1950-02-30'" in quarantine
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["fhir_ingest"]["resources_read"] == 2
 

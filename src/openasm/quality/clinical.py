@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from openasm.quality.clinical_model import CLINICAL_SCHEMAS
+from openasm.quality.cql_datetime import Interval, Moment, calendar_day
 
 
 @dataclass(frozen=True)
@@ -48,30 +49,42 @@ class ClinicalTables:
 
 @dataclass(frozen=True)
 class MeasurementPeriod:
-    """The measurement period, a closed interval of calendar days (CQL `Interval[start, end]` at ms precision)."""
+    """The measurement period: a closed interval of calendar days, as CQL DateTimes from 00:00:00.000 on the first
+    day to 23:59:59.999 on the last, at the evaluation request's UTC offset (`cql_datetime` rule 3)."""
 
     start: date
     end: date
+    utc_offset_minutes: int = 0
 
     @classmethod
-    def calendar_year(cls, performance_year: int) -> "MeasurementPeriod":
-        return cls(date(performance_year, 1, 1), date(performance_year, 12, 31))
+    def calendar_year(cls, performance_year: int, utc_offset_minutes: int = 0) -> "MeasurementPeriod":
+        return cls(date(performance_year, 1, 1), date(performance_year, 12, 31), utc_offset_minutes)
 
     @property
-    def start_ts(self) -> ir.TimestampScalar:
-        """First instant of the period."""
-        return ibis.timestamp(datetime(self.start.year, self.start.month, self.start.day))
+    def tz(self) -> int:
+        """The evaluation request's UTC offset in minutes (the `tz` argument of `cql_datetime` comparisons)."""
+        return self.utc_offset_minutes
 
     @property
-    def end_ts(self) -> ir.TimestampScalar:
-        """Last instant of the period (23:59:59.999 on the end day)."""
-        last = datetime(self.end.year, self.end.month, self.end.day) + timedelta(days=1) - timedelta(milliseconds=1)
-        return ibis.timestamp(last)
+    def start_moment(self) -> Moment:
+        return Moment.at(calendar_day(self.start), self.utc_offset_minutes)
+
+    @property
+    def end_moment(self) -> Moment:
+        last = calendar_day(self.end) + timedelta(days=1) - timedelta(milliseconds=1)
+        return Moment.at(last, self.utc_offset_minutes)
+
+    @property
+    def interval(self) -> Interval:
+        """"Measurement Period" as a CQL Interval<DateTime>."""
+        return Interval(self.start_moment, self.end_moment)
 
     @property
     def start_date(self) -> ir.DateScalar:
+        """`date from start of "Measurement Period"`."""
         return ibis.date(self.start)
 
     @property
     def end_date(self) -> ir.DateScalar:
+        """`date from end of "Measurement Period"`."""
         return ibis.date(self.end)

@@ -2,8 +2,10 @@
 each group with the expected MeasureReport.
 
 Layout: `<root>/CMS<id>-Q<id>/<case>/` holding one JSON file per FHIR resource and the expected `MeasureReport-*.json`
-(type individual). Folders and cases are discovered, never counted in code. All cases of a measure are evaluated
-together in one set-based run (patient ids are unique per case), once per distinct measurement period.
+(type individual). Folders and cases are discovered, never counted in code. Each case is read on its own (its
+resource ids, Medications and Practitioners are local to it, as on the server that wrote it); all cases of a measure
+are then evaluated together in one set-based run (patient ids are unique per case), once per distinct measurement
+period.
 """
 
 from __future__ import annotations
@@ -140,9 +142,8 @@ def evaluate_cases(cases: list[ConformanceCase], value_set_code: pa.Table, con=N
         by_period[case.period].append(case)
     for period, group in by_period.items():
         measure = measure_for(group[0].ecqm_id)
-        read = read_fhir([f for case in group for f in case.files])
         memtable = ibis.memtable
-        clinical = ClinicalTables.from_arrow(read.tables, memtable)
+        clinical = ClinicalTables.from_arrow(read_cases(group), memtable)
         result = measure.evaluate(clinical=clinical, value_set_code=memtable(value_set_code), period=period,
                                   rules=None)
         fetched = (con.to_pyarrow(result) if con is not None else result.to_pyarrow()).to_pylist()
@@ -162,6 +163,12 @@ def evaluate_cases(cases: list[ConformanceCase], value_set_code: pa.Table, con=N
                         differences.append((index, code, count, got[POPULATION_CODES[code]]))
             outcomes.append(CaseOutcome(case, tuple(actual), differences))
     return outcomes
+
+
+def read_cases(cases: list[ConformanceCase]) -> dict[str, pa.Table]:
+    """The clinical tables of several cases, each read on its own and then stacked."""
+    reads = [read_fhir(list(case.files)).tables for case in cases]
+    return {name: pa.concat_tables([tables[name] for tables in reads]) for name in reads[0]}
 
 
 def summarize(outcomes: list[CaseOutcome]) -> dict:
