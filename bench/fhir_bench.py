@@ -4,7 +4,8 @@
     python bench/fhir_bench.py --resources 2000000 --backend duckdb
 
 Reports FHIR resources/s ingested (parse + flatten + load into the engine), patients/s evaluated through all seven
-eCQMs, and peak RSS.
+eCQMs — through `quality.evaluate.evaluate_measures` with each measure materialised, the path `run_quality` takes —
+and peak RSS.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from benchlib import peak_rss_mb, synthesize_world
 
 from openasm.engine import connect
 from openasm.pipeline_quality import run_fhir_ingest
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables
 from openasm.quality.evaluate import evaluate_measures
 from openasm.quality.value_sets import value_set_codes
 from openasm.rules import load_rules
@@ -57,7 +58,7 @@ def main() -> None:
     started = time.perf_counter()
     results = engine.save("measure_case_result", evaluate_measures(
         clinical=clinical, value_set_code=engine.save("value_set_code", ibis.memtable(value_set_codes(rules))),
-        period=MeasurementPeriod.calendar_year(args.py), rules=rules))
+        rules=rules, materialise=engine.save))
     rows = engine.fetch(results.count().as_table()).column(0)[0].as_py()
     seconds = time.perf_counter() - started
     print(f"evaluate: {patients:,} patients through 7 eCQMs in {seconds:.1f} s = {patients / seconds:,.0f} "

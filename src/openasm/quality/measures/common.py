@@ -93,7 +93,7 @@ def _having(table: ir.Table, codings: ir.Table) -> ir.Table:
 # Annotations such as {beats} are unity in UCUM. Any other unit is not comparable: the comparison is null.
 UCUM_EQUIVALENTS = {
     "kg/m2": {"kg/m2": 1.0, "kg.m-2": 1.0, "g/m2": 0.001, "g.m-2": 0.001},
-    "%": {"%": 1.0},
+    "%": {"%": 1.0, "1": 100.0},
     "/min": {"/min": 1.0, "1/min": 1.0, "{beats}/min": 1.0, "{beat}/min": 1.0, "{H.B.}/min": 1.0, "/s": 60.0,
              "/h": 1 / 60},
     "mm[Hg]": {"mm[Hg]": 1.0, "cm[Hg]": 10.0, "kPa": 7.500615758, "Pa": 0.007500615758},

@@ -39,6 +39,7 @@ from openasm.quality.measures.common import (
     oid,
     period_of,
     prevalence_interval,
+    quantity_in,
 )
 
 # Encounter value sets (AHAOverall "Heart Failure Outpatient Encounter"; the qualifying list adds Patient Provider
@@ -55,7 +56,6 @@ LVSD_SNOMED = "134401001"  # Left ventricular systolic dysfunction (disorder)
 MINIMUM_AGE = 18  # AgeInYearsAt(date from start of "Measurement Period") >= 18
 MINIMUM_QUALIFYING_ENCOUNTERS = 2  # two Qualifying Outpatient Encounters with different ids
 LVSD_EJECTION_FRACTION_MAX = 40.0  # EjectionFraction.value as Quantity <= 40 '%'
-PERCENT_UNITS = ("%",)
 OBSERVATION_DONE = ("final", "amended", "corrected")
 ORDER_STATUSES = ("active", "completed")
 ORDER_INTENTS = ("order", "original-order", "reflex-order", "filler-order", "instance-order")
@@ -209,8 +209,8 @@ def _lvsd_findings(clinical: ClinicalTables, matches: ir.Table) -> ir.Table:
     ≤ 40 % (final/amended/corrected; the start of its effective time), or a confirmed active moderate/severe LVSD
     diagnosis (the start of its prevalence interval; no onset = the beginning of time)."""
     obs = _with_criterion(clinical.observation, matches, "ejection_fraction")
-    obs = obs.filter(obs.status.isin(OBSERVATION_DONE) & obs.value_unit.isin(PERCENT_UNITS)
-                     & (obs.value_quantity <= LVSD_EJECTION_FRACTION_MAX))
+    obs = obs.filter(obs.status.isin(OBSERVATION_DONE)
+                     & (quantity_in(obs.value_quantity, obs.value_unit, "%") <= LVSD_EJECTION_FRACTION_MAX))
     ef = obs.select(_f_patient=obs.patient_id, **Moment.of(obs, "effective_start").columns("finding"),
                     finding_id=ibis.literal("Observation/") + obs.resource_id)
     c = clinical.condition
