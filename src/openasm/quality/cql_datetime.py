@@ -197,7 +197,9 @@ class Moment:
 
     def instant_span(self, evaluation_offset: int) -> tuple[ir.TimestampValue, ir.TimestampValue]:
         """Earliest and latest instant, as wall-clock time at UTC."""
-        shift = self.offset.fill_null(float(evaluation_offset)).cast("int32").as_interval("m")
+        # A missing offset can reach Spark from an Arrow memtable as NaN rather than null.
+        unwritten = self.offset.isnull() | self.offset.isnan()
+        shift = ibis.ifelse(unwritten, float(evaluation_offset), self.offset).cast("int32").as_interval("m")
         return self.low - shift, self.high - shift
 
 
