@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -34,17 +38,59 @@ class ClinicalTables:
     clinical_coding: ir.Table
     not_done: ir.Table
     clinical_reference: ir.Table
+    # Results several measures share (see `shared_result`), and how to materialise them (an engine's `save`).
+    materialise: Callable[[str, ir.Table], ir.Table] | None = field(default=None, compare=False, repr=False)
+    _shared: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_arrow(cls, tables: dict[str, pa.Table], memtable=ibis.memtable) -> "ClinicalTables":
         """Wrap pyarrow tables (e.g. `FhirReadResult.tables`) as memtables; missing tables are empty."""
-        return cls(**{f.name: memtable(tables.get(f.name, CLINICAL_SCHEMAS[f.name].empty_table()))
-                      for f in fields(cls)})
+        return cls(**{name: memtable(tables.get(name, CLINICAL_SCHEMAS[name].empty_table()))
+                      for name in CLINICAL_SCHEMAS})
 
     @classmethod
     def from_backend(cls, table) -> "ClinicalTables":
         """Tables saved under their own names on an engine (`table(name)` returns an Ibis table)."""
-        return cls(**{f.name: table(f.name) for f in fields(cls)})
+        return cls(**{name: table(name) for name in CLINICAL_SCHEMAS})
+
+    def with_materialise(self, materialise: Callable[[str, ir.Table], ir.Table] | None) -> "ClinicalTables":
+        """The same tables, materialising each shared result once (a fresh cache)."""
+        return dataclasses.replace(self, materialise=materialise, _shared={})
+
+    def shared(self, key: tuple, name: str, build: Callable[[], Any]) -> Any:
+        """The result of `build` (a table, or a dataclass of tables), built once per key; materialised as
+        `quality__int_<name>` (one table per dataclass field) when a materialiser is set."""
+        if key not in self._shared:
+            result = build()
+            names = self._shared.setdefault("__names__", set())
+            name = name if name not in names else f"{name}_{len(names)}"
+            names.add(name)
+            if self.materialise is not None:
+                if isinstance(result, ir.Table):
+                    result = self.materialise(f"quality__int_{name}", result)
+                else:
+                    result = dataclasses.replace(result, **{
+                        f.name: self.materialise(f"quality__int_{name}_{f.name}", getattr(result, f.name))
+                        for f in fields(result)})
+            self._shared[key] = result
+        return self._shared[key]
+
+
+def shared_result(name: str) -> Callable:
+    """Mark a stage function taking the clinical tables (positionally or as `clinical=`) whose result is used more
+    than once, or is a natural cut in a measure's plan: within one run it is built once per set of arguments and,
+    when the run materialises (`ClinicalTables.with_materialise`), stored as a table. Materialised cuts keep each
+    query plan small, which is what the SQL compilers and planners pay for."""
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            clinical = kwargs.get("clinical") or next(a for a in args if isinstance(a, ClinicalTables))
+            others = tuple(a for a in args if a is not clinical)
+            options = tuple(sorted((k, v) for k, v in kwargs.items() if k != "clinical"))
+            suffix = "".join(f"_{k}" for k, v in options if v is True)
+            return clinical.shared((name, others, options), name + suffix, lambda: fn(*args, **kwargs))
+        return run
+    return decorate
 
 
 @dataclass(frozen=True)

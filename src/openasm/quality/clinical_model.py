@@ -5,10 +5,10 @@ element it came from), so value-set membership is a join, and a resource with se
 Resource ids are unique only within a patient (test suites and bulk exports reuse ids such as `Encounter-1`), so every
 join between clinical tables uses `patient_id` as well as the resource id.
 
-Dates and times are kept as written (`cql_datetime`): each FHIR date/dateTime element becomes three columns —
-`<name>` (earliest local wall-clock time its precision allows), `<name>_last` (latest) and `<name>_offset` (the UTC
-offset written with it, in minutes; null when none was). Precision and offset are what CQL compares on, so nothing
-is normalized at ingest. A Period is two such elements, `<name>_start` and `<name>_end`; a point in time fills both.
+Dates and times are kept as written (`cql_datetime`): each FHIR date/dateTime element becomes `<name>` (earliest
+local wall-clock time its precision allows), `<name>_last` (latest) and `<name>_offset` (the UTC offset written with
+it, in minutes; null when none was), plus the same span as UTC instants (`<name>_utc`, `<name>_utc_last`, a missing
+offset read as +00:00) so instant comparisons need no arithmetic. Precision and offset are what CQL compares on. A Period is two such elements, `<name>_start` and `<name>_end`; a point in time fills both.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ TS = pa.timestamp("us")
 
 
 def moment(name: str) -> list[tuple[str, pa.DataType]]:
-    """The three columns of one date/time element (offsets are float64: Spark memtables drop nullable integers)."""
-    return [(name, TS), (f"{name}_last", TS), (f"{name}_offset", pa.float64())]
+    """The columns of one date/time element: earliest and latest local time, UTC offset in minutes (float64: Spark
+    memtables drop nullable integers), and the span as UTC instants (a missing offset read as +00:00)."""
+    return [(name, TS), (f"{name}_last", TS), (f"{name}_offset", pa.float64()), (f"{name}_utc", TS),
+            (f"{name}_utc_last", TS)]
 
 # Provenance columns every flattened row carries, so a result can be traced to the file and line it came from.
 PROVENANCE = [("source_file", pa.string()), ("source_line", pa.int64())]

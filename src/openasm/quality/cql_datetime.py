@@ -125,48 +125,68 @@ def parse_fhir_datetime(text: object) -> FhirDateTime:
 
 @dataclass(frozen=True)
 class Moment:
-    """A CQL DateTime: earliest and latest local wall-clock time of its precision and its UTC offset in minutes
-    (null = the evaluation request's). A null `low` is an unknown value."""
+    """A CQL DateTime: earliest and latest local wall-clock time of its precision, its UTC offset in minutes (null =
+    the evaluation request's), and the same span as UTC instants taking a missing offset as +00:00 (`utc_low`,
+    `utc_high`, stored at ingest so comparisons need no arithmetic). A null `low` is an unknown value; `known` says
+    the value can never be unknown (a literal, or a closed null boundary filled in), which spares a null test."""
 
     low: ir.TimestampValue
     high: ir.TimestampValue
     offset: ir.NumericValue
+    utc_low: ir.TimestampValue
+    utc_high: ir.TimestampValue
+    known: bool = False
 
     @classmethod
     def of(cls, table: ir.Table, name: str) -> "Moment":
-        """The moment stored in columns `name`, `name_last`, `name_offset` of a clinical table."""
-        return cls(table[name], table[f"{name}_last"], table[f"{name}_offset"])
+        """The moment stored in columns `name`, `name_last`, `name_offset`, `name_utc`, `name_utc_last`."""
+        return cls(table[name], table[f"{name}_last"], table[f"{name}_offset"], table[f"{name}_utc"],
+                   table[f"{name}_utc_last"])
 
     @classmethod
     def at(cls, when: datetime, offset_minutes: int | None = None) -> "Moment":
         """An exact (millisecond-precision) literal."""
         value = ibis.timestamp(when)
         offset = ibis.null("float64") if offset_minutes is None else ibis.literal(float(offset_minutes))
-        return cls(value, value, offset)
+        utc = ibis.timestamp(when - timedelta(minutes=offset_minutes or 0))
+        return cls(value, value, offset, utc, utc, known=True)
 
     @classmethod
     def of_date(cls, day: ir.DateValue) -> "Moment":
         """A CQL Date used where a DateTime is expected (ToDateTime): day precision, no offset."""
         low = day.cast("timestamp")
-        return cls(low, low + ibis.interval(days=1) - ibis.interval(microseconds=1), ibis.null("float64"))
+        high = low + ibis.interval(days=1) - ibis.interval(microseconds=1)
+        return cls(low, high, ibis.null("float64"), low, high)
 
     @classmethod
     def unknown(cls) -> "Moment":
-        return cls(ibis.null("timestamp"), ibis.null("timestamp"), ibis.null("float64"))
+        null = ibis.null("timestamp")
+        return cls(null, null, ibis.null("float64"), null, null)
+
+    def parts(self) -> tuple[ir.Value, ...]:
+        return self.low, self.high, self.offset, self.utc_low, self.utc_high
 
     def columns(self, name: str) -> dict[str, ir.Value]:
-        """The three columns to store this moment under `name` (see `of`)."""
-        return {name: self.low.cast("timestamp"), f"{name}_last": self.high.cast("timestamp"),
-                f"{name}_offset": self.offset.cast("float64")}
-
-    def is_known(self) -> ir.BooleanValue:
-        return self.low.notnull()
+        """The five columns to store this moment under `name` (see `of`)."""
+        low, high, offset, utc_low, utc_high = self.parts()
+        return {name: low.cast("timestamp"), f"{name}_last": high.cast("timestamp"),
+                f"{name}_offset": offset.cast("float64"), f"{name}_utc": utc_low.cast("timestamp"),
+                f"{name}_utc_last": utc_high.cast("timestamp")}
 
     def or_else(self, other: "Moment") -> "Moment":
-        """CQL Coalesce(self, other)."""
-        known = self.low.notnull()
-        return Moment(ibis.ifelse(known, self.low, other.low), ibis.ifelse(known, self.high, other.high),
-                      ibis.ifelse(known, self.offset, other.offset))
+        """CQL Coalesce(self, other). The time parts of a stored moment are null together, so each is coalesced on
+        its own; only the offset (null for a value written without one) follows `low`."""
+        if self.known:
+            return self
+        offset = ibis.ifelse(self.low.notnull(), self.offset, other.offset)
+        return Moment(ibis.coalesce(self.low, other.low), ibis.coalesce(self.high, other.high), offset,
+                      ibis.coalesce(self.utc_low, other.utc_low), ibis.coalesce(self.utc_high, other.utc_high),
+                      known=other.known)
+
+    def choose(self, condition: ir.BooleanValue, other: "Moment") -> "Moment":
+        """`self` where `condition` holds, else `other`."""
+        return Moment(*(ibis.ifelse(condition, mine, theirs) for mine, theirs in zip(self.parts(), other.parts())),
+                      known=self.known and other.known)
 
     def or_beginning(self) -> "Moment":
         """A closed null start boundary: the minimum DateTime."""
@@ -183,24 +203,30 @@ class Moment:
 
     def plus(self, *, days: int = 0, months: int = 0, years: int = 0) -> "Moment":
         """CQL date/time arithmetic by calendar units (months clamp to the month's last day)."""
-        step = ibis.interval(days=days) if days else None
-        for amount, unit in ((months + 12 * years, "months"),):
-            if amount:
-                part = ibis.interval(**{unit: amount})
-                step = part if step is None else step + part
+        step = None
+        if days:
+            step = ibis.interval(days=days)
+        if months or years:
+            part = ibis.interval(months=months + 12 * years)
+            step = part if step is None else step + part
         if step is None:
             return self
-        return Moment(self.low + step, self.high + step, self.offset)
+        return Moment(self.low + step, self.high + step, self.offset, self.utc_low + step, self.utc_high + step,
+                      known=self.known)
 
     def day_span(self) -> tuple[ir.DateValue, ir.DateValue]:
         return self.low.date(), self.high.date()
 
     def instant_span(self, evaluation_offset: int) -> tuple[ir.TimestampValue, ir.TimestampValue]:
-        """Earliest and latest instant, as wall-clock time at UTC."""
+        """Earliest and latest instant, as wall-clock time at UTC: the stored UTC span, moved by the evaluation
+        request's offset where none was written."""
+        if evaluation_offset == 0:
+            return self.utc_low, self.utc_high
         # A missing offset can reach Spark from an Arrow memtable as NaN rather than null.
         unwritten = self.offset.isnull() | self.offset.isnan()
-        shift = ibis.ifelse(unwritten, float(evaluation_offset), self.offset).cast("int32").as_interval("m")
-        return self.low - shift, self.high - shift
+        shift = ibis.interval(minutes=evaluation_offset)
+        return (ibis.ifelse(unwritten, self.utc_low - shift, self.utc_low),
+                ibis.ifelse(unwritten, self.utc_high - shift, self.utc_high))
 
 
 def _spans(a: Moment, b: Moment, precision: str | None, evaluation_offset: int):
@@ -280,16 +306,17 @@ class Interval:
         return {**self.start.columns(f"{name}_start"), **self.end.columns(f"{name}_end")}
 
     def closed_start(self) -> Moment:
-        unknown = self.start.low.isnull()
-        return Moment(ibis.ifelse(unknown, ibis.timestamp(BEGINNING_OF_TIME), self.start.low),
-                      ibis.ifelse(unknown, self.end.high, self.start.high),
-                      ibis.ifelse(unknown, self.end.offset, self.start.offset))
+        if self.start.known:
+            return self.start
+        begin = Moment.at(BEGINNING_OF_TIME)
+        return self.start.or_else(Moment(begin.low, self.end.high, self.end.offset, begin.utc_low, self.end.utc_high))
 
     def closed_end(self) -> Moment:
-        unknown = self.end.low.isnull()
-        return Moment(ibis.ifelse(unknown, self.start.low, self.end.low),
-                      ibis.ifelse(unknown, ibis.timestamp(END_OF_TIME), self.end.high),
-                      ibis.ifelse(unknown, self.start.offset, self.end.offset))
+        if self.end.known:
+            return self.end
+        finish = Moment.at(END_OF_TIME)
+        return self.end.or_else(Moment(self.start.low, finish.high, self.start.offset, self.start.utc_low,
+                                       finish.utc_high))
 
 
 def during(inner: Interval, outer: Interval, precision: str | None = None, *, tz: int = 0) -> ir.BooleanValue:

@@ -37,8 +37,10 @@ def evaluate_measures(*, clinical: ClinicalTables, value_set_code: ir.Table, rul
     """§512.725(b)-(c): every eCQM of the year evaluated for its measurement period and unioned (columns per
     `measures.common.CASE_RESULT_COLUMNS`). With `materialise` (an engine's `save`), each measure's result is
     materialised as `quality__int_case_result_<ecqm>` before the union: one small query plan per measure, which
-    Spark plans much faster than a union of seven."""
+    Spark plans much faster than a union of seven; results several measures share (hospice, palliative care,
+    frailty, the HF-LVSD populations) are materialised once, as `quality__int_<name>`."""
     period = measurement_period(rules)
+    clinical = clinical.with_materialise(materialise)
     results = []
     for measure in ecqm_measures_for_year(rules):
         result = measure.evaluate(clinical=clinical, value_set_code=value_set_code, period=period, rules=rules)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from openasm.quality.cql_datetime import FhirDateTime, InvalidDateTime, parse_fhir_datetime
@@ -32,11 +33,14 @@ def _json_type(value: Any) -> str:
 
 
 def moment_values(name: str, value: FhirDateTime | None) -> dict[str, Any]:
-    """The three stored columns of a date/time element (see `cql_datetime`)."""
+    """The five stored columns of a date/time element (see `cql_datetime.Moment`)."""
     if value is None:
-        return {name: None, f"{name}_last": None, f"{name}_offset": None}
+        return {name: None, f"{name}_last": None, f"{name}_offset": None, f"{name}_utc": None,
+                f"{name}_utc_last": None}
+    shift = timedelta(minutes=value.offset_minutes or 0)
     offset = None if value.offset_minutes is None else float(value.offset_minutes)
-    return {name: value.low, f"{name}_last": value.high, f"{name}_offset": offset}
+    return {name: value.low, f"{name}_last": value.high, f"{name}_offset": offset, f"{name}_utc": value.low - shift,
+            f"{name}_utc_last": value.high - shift}
 
 
 class Elements:

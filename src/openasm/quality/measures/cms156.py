@@ -14,7 +14,7 @@ from datetime import date, datetime
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import Interval, Moment, during, overlaps
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.cms156_orders import (
@@ -115,6 +115,7 @@ def evaluate_cms156(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
     return finalize_case_result(cases, measure_id=MEASURE_ID, ecqm_id=ECQM_ID, inverse=True)
 
 
+@shared_result("cms156_initial_population")
 def initial_population(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """"Initial Population": AgeInYearsAt(end of MP) ≥ 65 and a performed qualifying encounter whose period is
     during the MP (instants: both ends inside; a period without an end runs to the end of time, so it is not during

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import DAY, Interval, Moment, calendar_day, contains, during, overlaps, same_or_before
 from openasm.quality.measures import EcqmMeasure, rule_value
 from openasm.quality.measures.common import (
@@ -103,6 +103,7 @@ def evaluate_cms165(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
     return finalize_case_result(cases, measure_id=MEASURE_ID, ecqm_id=ECQM_ID)
 
 
+@shared_result("cms165_qualifying_encounters")
 def _qualifying_encounters(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """AdultOutpatientEncounters: a performed encounter of the seven types whose period is during day of the MP."""
     enc = coded(encounters_performed(c.encounter), c, value_set_code, list(VS_QUALIFYING_ENCOUNTERS),
@@ -110,6 +111,7 @@ def _qualifying_encounters(c: ClinicalTables, value_set_code: ir.Table, period: 
     return enc.filter(during(period_of(enc, "period"), period.interval, DAY, tz=period.tz))
 
 
+@shared_result("cms165_essential_hypertension")
 def _essential_hypertension(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """Essential hypertension whose prevalence overlaps Interval[MP start, MP start + 6 months) (instants)."""
     conditions = coded(c.condition, c, value_set_code, VS_ESSENTIAL_HYPERTENSION, resource_type="Condition")
@@ -122,6 +124,7 @@ def _essential_hypertension(c: ClinicalTables, value_set_code: ir.Table, period:
     return conditions.filter(overlaps(prevalence_interval(conditions), window, tz=period.tz))
 
 
+@shared_result("cms165_renal_or_pregnancy_patients")
 def _renal_or_pregnancy_patients(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """Pregnancy or renal diagnosis overlapping the MP; kidney transplant or dialysis procedure (status ~ completed)
     ending on or before the MP end; ESRD monthly outpatient services encounter starting on or before the MP end."""
@@ -138,6 +141,7 @@ def _renal_or_pregnancy_patients(c: ClinicalTables, value_set_code: ir.Table, pe
                              evidence_of(esrd, "Encounter")])
 
 
+@shared_result("cms165_most_recent_day_reading")
 def _most_recent_day_reading(c: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
     """Per patient: the most recent day (`date from` the latest effective time, as written) with a qualifying BP
     panel (final/amended/corrected, latest effective during day of the MP, its encounter's class not

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import DAY, Interval, Moment, before, contains, during, within_after, within_before
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.common import (
@@ -160,6 +160,7 @@ def _tool_flags(*, screens: ir.Table, latest: ir.Table, followed: ir.Table, not_
         for tool in SCREENING_TOOLS for name in ("screened", "negative", "positive", "followed", "not_done")})
 
 
+@shared_result("cms2_qualifying_encounters")
 def qualifying_encounters(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """"Qualifying Encounter During Measurement Period": a finished encounter to screen for depression, physical
     therapy evaluation or telephone visit whose period is during day of the MP. Columns: patient_id, resource_id,
@@ -175,6 +176,7 @@ def _encounter_starts(encounters: ir.Table) -> ir.Table:
     return encounters.select(_e_patient=encounters.patient_id, **period_of(encounters, "period").columns("_e"))
 
 
+@shared_result("cms2_screenings_in_window")
 def screenings_in_window(*, clinical: ClinicalTables, encounters: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """Final screening assessments with a value whose effective time ends 14 days or less on or before day of the
     start of a qualifying encounter ("Has ... Depression Screening"). One row per (patient, tool, observation):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import DAY, Moment, during, overlaps
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.cms69_followup import (
@@ -118,6 +118,7 @@ def evaluate_cms69(*, clinical: ClinicalTables, value_set_code: ir.Table, period
     return finalize_case_result(cases, measure_id=MEASURE_ID, ecqm_id=ECQM_ID)
 
 
+@shared_result("cms69_qualifying_encounters")
 def qualifying_encounters(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """"Qualifying Encounter during Day of Measurement Period": Encounter to Evaluate BMI, status finished, class not
     virtual (ActCode VR), period during day of the MP (an encounter with no end never is)."""
@@ -140,6 +141,7 @@ def _pregnancy_patients(c: ClinicalTables, value_set_code: ir.Table, period: Mea
     return collect_evidence([evidence_of(conditions, "Condition")])
 
 
+@shared_result("cms69_exception_patients")
 def _exception_patients(c: ClinicalTables, value_set_code: ir.Table, encounters: ir.Table) -> ir.Table:
     """Denominator exceptions, each on the start day of a qualifying encounter (`same day as`): a follow-up service
     not requested (status ~ completed) with a medical reason (reasonRefused), a follow-up medication not requested

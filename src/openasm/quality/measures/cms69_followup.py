@@ -7,7 +7,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import DAY, Interval, Moment, before, contains, during, same_or_before
 from openasm.quality.measures.common import (
     ACTIVE_CLINICAL_STATUSES,
@@ -40,6 +40,7 @@ PROBLEM_LIST = ("http://terminology.hl7.org/CodeSystem/condition-category", "pro
 HEALTH_CONCERN = ("http://hl7.org/fhir/us/core/CodeSystem/condition-category", "health-concern")
 
 
+@shared_result("cms69_followup_bmi_observations")
 def bmi_observations(c: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
     """"BMI during Measurement Period": the BMI profile (LOINC 39156-5, not a negation), final/amended/corrected,
     value > 0 kg/m2 (another unit converted through UCUM, an unknown one never compares), effective during day of
@@ -51,6 +52,7 @@ def bmi_observations(c: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
     return obs.filter(during(period_of(obs, "effective"), period.interval, DAY, tz=period.tz))
 
 
+@shared_result("cms69_followup_high_bmi_followups")
 def high_bmi_followups(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """(patient_id, evidence) of "High BMI Interventions Ordered" ∪ "... Performed" starting during day of the MP.
     Ordered: follow-up or referral service, or above-normal-BMI medication (any status), with a reason in Overweight
@@ -69,6 +71,7 @@ def high_bmi_followups(c: ClinicalTables, value_set_code: ir.Table, period: Meas
     return _starting_in_period(ordered, performed, period)
 
 
+@shared_result("cms69_followup_low_bmi_followups")
 def low_bmi_followups(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """(patient_id, evidence) of "Low BMI Interventions Ordered" ∪ "... Performed" starting during day of the MP.
     Ordered: below-normal follow-up or referral service, or below-normal-BMI medication, with a reason in
@@ -118,7 +121,7 @@ def _performed_point(procedures: ir.Table) -> Moment:
     """`performed as DateTime`: the performed dateTime; null for a performedPeriod (stored with distinct ends)."""
     start, end = Moment.of(procedures, "performed_start"), Moment.of(procedures, "performed_end")
     point = (start.low == end.low) & (start.high == end.high)
-    return Moment(ibis.ifelse(point, start.low, ibis.null("timestamp")), start.high, start.offset)
+    return start.choose(point, Moment.unknown())
 
 
 def _with_reason(events: ir.Table, c: ClinicalTables, value_set_code: ir.Table, oid: str) -> ir.Table:

@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import DAY, Interval, Moment, during, overlaps, overlaps_before, same_or_after, same_or_before, within_before
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.common import (
@@ -112,6 +112,7 @@ def evaluate_cms90(*, clinical: ClinicalTables, value_set_code: ir.Table, period
     return finalize_case_result(cases, measure_id=MEASURE.measure_id, ecqm_id=MEASURE.ecqm_id)
 
 
+@shared_result("cms90_qualifying_encounters")
 def qualifying_encounters(clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """"Qualifying Encounters": performed office/telephone/virtual encounters whose period is during day of the MP.
     (patient_id, encounter_id, enc_start*, enc_end*)."""
@@ -121,6 +122,7 @@ def qualifying_encounters(clinical: ClinicalTables, value_set_code: ir.Table, pe
     return e.select(patient_id=e.patient_id, encounter_id=e.resource_id, **period_of(e, "period").columns("enc"))
 
 
+@shared_result("cms90_initial_population")
 def _initial_population(clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod,
                         encounters: ir.Table) -> ir.Table:
     """(patient_id, ip_encounter_id, ip_evidence) for IP patients: adult, HF overlapping before the MP, two
@@ -156,6 +158,7 @@ def _severe_cognitive_impairment(clinical: ClinicalTables, period: MeasurementPe
     return evidence_of(rows, "Condition")
 
 
+@shared_result("cms90_completed_assessments")
 def completed_assessments(clinical: ClinicalTables) -> ir.Table:
     """"Date <instrument> Total Assessment Completed": (patient_id, instrument, day, observations) for each day on
     which every item of an instrument was performed (final/amended/corrected, survey category) with a value; the

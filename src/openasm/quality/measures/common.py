@@ -133,18 +133,14 @@ def prevalence_interval(condition: ir.Table) -> Interval:
     start = Moment.of(condition, "onset_start").or_beginning()
     end = Moment.of(condition, "abatement_end")
     active = condition.clinical_status.isin(ACTIVE_CLINICAL_STATUSES).fill_null(False)
-    ended = end.or_end()
-    return Interval(start, Moment(ibis.ifelse(active, ended.low, end.low), ibis.ifelse(active, ended.high, end.high),
-                                  ibis.ifelse(active, ended.offset, end.offset)))
+    return Interval(start, end.or_end().choose(active, end))
 
 
 def latest(interval: Interval) -> Moment:
     """QICoreCommon.latest: the end of the interval when it has one (not the end of time), else its start."""
     stored_end = interval.end
     has_end = stored_end.low.notnull() & (stored_end.low != ibis.timestamp(END_OF_TIME))
-    return Moment(ibis.ifelse(has_end, stored_end.low, interval.start.low),
-                  ibis.ifelse(has_end, stored_end.high, interval.start.high),
-                  ibis.ifelse(has_end, stored_end.offset, interval.start.offset))
+    return stored_end.choose(has_end, interval.start)
 
 
 def age_in_years(birth_date: ir.DateValue, on: ir.DateValue) -> ir.IntegerValue:

@@ -17,7 +17,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import (
     DAY,
     Interval,
@@ -148,6 +148,7 @@ def _with_criterion(table: ir.Table, matches: ir.Table, criterion: str) -> ir.Ta
 
 # --- Initial population and denominator ---------------------------------------------------------------------------
 
+@shared_result("hf_lvsd")
 def hf_lvsd_base(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> HfLvsdBase:
     """AHAOverall: initial population (age ≥ 18 at MP start, two qualifying encounters, one HF outpatient encounter),
     HF outpatient encounters with a history of moderate or severe LVSD (a finding starting before the encounter

@@ -14,7 +14,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
 from openasm.quality.cql_datetime import (
     DAY,
     Interval,
@@ -116,6 +116,7 @@ def _overlapping(table: ir.Table, interval: Interval, period: MeasurementPeriod)
 
 # --- Hospice ----------------------------------------------------------------------------------------------------
 
+@shared_result("hospice")
 def hospice_patients(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """Hospice."Has Hospice Services": a performed inpatient encounter discharged to hospice whose period ends during
     day of the MP; a performed hospice encounter, an MDS hospice assessment answered Yes, or a completed ambulatory
@@ -146,6 +147,7 @@ def hospice_patients(*, clinical: ClinicalTables, value_set_code: ir.Table, peri
 
 # --- Palliative care --------------------------------------------------------------------------------------------
 
+@shared_result("palliative")
 def palliative_patients(*, clinical: ClinicalTables, value_set_code: ir.Table,
                         period: MeasurementPeriod) -> ir.Table:
     """PalliativeCare."Has Palliative Care in the Measurement Period": a FACIT-Pal assessment, palliative care
@@ -276,6 +278,7 @@ def advanced_illness_and_frailty_patients(*, clinical: ClinicalTables, value_set
         frail._age <= high, frail.evidence + ";" + frail._i_evidence, frail.evidence))
 
 
+@shared_result("frailty_exclusion")
 def frailty_exclusion_patients(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod,
                                resolve_medication_reference: bool = False) -> ir.Table:
     """Both AdvancedIllnessandFrailty exclusions (advanced illness and frailty by age, or long-term nursing home)."""
