@@ -1,13 +1,14 @@
 """The one place that knows backends: open DuckDB or PySpark, read source files, persist run tables.
 
-Stages never see this module: they take and return Ibis expressions. The pipeline uses an `Engine` to read
-raw files (with their file row numbers, so quarantine rows can name them), to materialise stage outputs, and
-to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`; a Spark run keeps them as
+Stages never see this module: they take and return Ibis expressions. The runners (`openasm.runs`) use an
+`Engine` to read raw files (with their file row numbers, so quarantine rows can name them), to materialise stage
+outputs, and to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`; a Spark run keeps them as
 Parquet under `<run_dir>/spark-tables/` so a later command can reopen the run folder with any master.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -24,12 +25,22 @@ BackendName = Literal["duckdb", "pyspark"]
 BACKENDS: tuple[str, ...] = ("duckdb", "pyspark")
 ROW_NUMBER = "_row_number"
 SOURCE_FILE = "_source_file"
+DELIMITED_SUFFIXES = (".csv", ".txt", ".psv")
 DUCKDB_FILE = "openasm.duckdb"
 SPARK_TABLES = "spark-tables"
 
 
 class EngineError(RuntimeError):
     """A backend could not be opened or a file could not be read."""
+
+
+def is_interruption(err: BaseException) -> bool:
+    """Ctrl-C as a backend reports it: DuckDB's Python client turns the signal that stops a running query into
+    `RuntimeError("Query interrupted")` (or `duckdb.InterruptException`)."""
+    import duckdb
+
+    return isinstance(err, (KeyboardInterrupt, duckdb.InterruptException)) or (
+        type(err) is RuntimeError and str(err) == "Query interrupted")
 
 
 @dataclass
@@ -42,24 +53,28 @@ class Engine:
     _spark: Any = field(default=None, repr=False)
 
     # ---- reading source files -------------------------------------------------------------
-    def read_source(self, path: Path) -> ir.Table:
+    def read_source(self, path: Path, delimiter: str | None = None) -> ir.Table:
         """A raw source file as a table with `_row_number` (1-based data row) and `_source_file`.
 
-        CSV columns arrive as text (types are checked by ingest); Parquet keeps its own types.
+        CSV columns arrive as text (types are checked by ingest); Parquet keeps its own types. `delimiter`
+        names the field separator of a delimited text file (e.g. `|` for research-file extracts, which may
+        then end in .txt); without it CSV is comma-separated on Spark and sniffed on DuckDB.
         """
         suffix = path.suffix.lower()
-        if suffix not in (".csv", ".parquet"):
+        if suffix not in (".csv", ".parquet") and not (delimiter and suffix in DELIMITED_SUFFIXES):
             raise EngineError(f"{path}: unsupported file type '{suffix}' (use .csv or .parquet)")
+        if suffix != ".parquet":
+            suffix = ".csv"
         try:
             if self.backend == "duckdb":
-                return self._read_duckdb(path, suffix)
-            return self._read_spark(path, suffix)
+                return self._read_duckdb(path, suffix, delimiter)
+            return self._read_spark(path, suffix, delimiter)
         except EngineError:
             raise
         except Exception as err:  # the backend's own parse errors vary; name the file
             raise EngineError(f"{path}: unreadable {suffix[1:]} file: {err}") from err
 
-    def _read_duckdb(self, path: Path, suffix: str) -> ir.Table:
+    def _read_duckdb(self, path: Path, suffix: str, delimiter: str | None = None) -> ir.Table:
         quoted = str(path).replace("'", "''")
         if suffix == ".parquet":
             # file_row_number is the position in the file, independent of scan parallelism.
@@ -69,7 +84,8 @@ class Engine:
         else:
             relation = (
                 f"read_csv('{quoted}', header = true, all_varchar = true, auto_detect = true, "
-                "strict_mode = true, null_padding = false)"
+                "strict_mode = true, null_padding = false"
+                + (f", delim = '{delimiter}', quote = '\"'" if delimiter else "") + ")"
             )
             # A single-threaded ordered scan numbers CSV rows in file order.
             row_expr = "row_number() OVER ()"
@@ -84,14 +100,15 @@ class Engine:
         ).fetchall()
         return self.con.table(name)
 
-    def _read_spark(self, path: Path, suffix: str) -> ir.Table:
+    def _read_spark(self, path: Path, suffix: str, delimiter: str | None = None) -> ir.Table:
         spark = self._spark
         if suffix == ".parquet":
             frame = spark.read.parquet(str(path)).selectExpr(
                 "*", f"_metadata.row_index + 1 AS {ROW_NUMBER}"
             )
         else:
-            raw = spark.read.option("header", True).option("mode", "FAILFAST").csv(str(path))
+            raw = spark.read.option("header", True).option("mode", "FAILFAST").option(
+                "sep", delimiter or ",").csv(str(path))
             from pyspark.sql.types import LongType, StringType, StructField, StructType
 
             schema = StructType(
@@ -107,7 +124,49 @@ class Engine:
         frame.createOrReplaceTempView(name)
         return self.con.table(name)
 
-    def source_columns(self, path: Path) -> list[str]:
+    def read_lines(self, path: Path) -> ir.Table:
+        """A text file as one row per non-blank line: `line` (text, without its line ending), `_row_number`
+        (1-based record number in file order) and `_source_file`. Fixed-width formats are cut from `line` with
+        substrings in Ibis, so no record passes through Python."""
+        if not Path(path).is_file():
+            raise EngineError(f"{path}: no such file")
+        try:
+            if self.backend == "duckdb":
+                return self._read_lines_duckdb(Path(path))
+            return self._read_lines_spark(Path(path))
+        except EngineError:
+            raise
+        except Exception as err:
+            raise EngineError(f"{path}: unreadable text file: {err}") from err
+
+    def _read_lines_duckdb(self, path: Path) -> ir.Table:
+        quoted = str(path).replace("'", "''")
+        # One VARCHAR column: a unit-separator delimiter and no quoting keep every byte of the record.
+        relation = (
+            f"read_csv('{quoted}', header = false, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', quote = '', "
+            "escape = '', auto_detect = false, strict_mode = false, nullstr = '\x1e')"
+        )
+        name = _lines_name(path)
+        self.con.raw_sql("SET preserve_insertion_order = true").fetchall()
+        self.con.raw_sql(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT line, CAST(row_number() OVER () AS BIGINT) AS "
+            f"{ROW_NUMBER}, '{quoted}' AS {SOURCE_FILE} FROM {relation}"
+        ).fetchall()
+        return self.con.table(name)
+
+    def _read_lines_spark(self, path: Path) -> ir.Table:
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+        text = self._spark.read.text(str(path)).filter(F.length("value") > 0)
+        schema = StructType([StructField("line", StringType()), StructField(ROW_NUMBER, LongType())])
+        numbered = text.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1] + 1))
+        frame = self._spark.createDataFrame(numbered, schema).withColumn(SOURCE_FILE, F.lit(str(path)))
+        name = _lines_name(path)
+        frame.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def source_columns(self, path: Path, delimiter: str | None = None) -> list[str]:
         """Column names of a source file, read from its header or Parquet schema only."""
         try:
             if path.suffix.lower() == ".parquet":
@@ -115,6 +174,7 @@ class Engine:
             with path.open("rb") as handle:
                 reader = pacsv.open_csv(
                     handle, read_options=pacsv.ReadOptions(block_size=1 << 20),
+                    parse_options=pacsv.ParseOptions(delimiter=delimiter or ","),
                     convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True),
                 )
                 return list(reader.schema.names)
@@ -201,6 +261,12 @@ def _conform_spark_floats(frame: Any, schema: Any) -> Any:
         if isinstance(field.dataType, DecimalType) and field.name in schema and schema[field.name].is_floating():
             frame = frame.withColumn(field.name, col(field.name).cast("double"))
     return frame
+
+
+def _lines_name(path: Path) -> str:
+    """A temp table name unique to the full path (fixed-width file names differ only in their suffixes)."""
+    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:12]
+    return f"lines__{digest}"
 
 
 def _temp_name(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 Stage functions here are pure: Ibis tables in, Ibis tables out. `check_rows` adds typed columns and the
 first failure of each row; `accepted_rows` and `quarantined_rows` split that result, so that
-accepted + quarantined = read holds by construction (and is asserted by the pipeline and the tests).
+accepted + quarantined = read holds by construction (and is asserted by the ingest runner and the tests).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Evaluate the eCQMs of a performance year on the clinical tables (quality.md §4): the run's measure package and
 measurement period, and one table of patient-level results for every measure of every cohort, in the
-`measure_case_result` contract. The quality stage and the FHIR benchmark both go through `evaluate_measures`.
+`measure_case_result` contract, through `evaluate_measures` (the quality stage and bench/fhir_bench.py call it via
+`runs.quality.evaluate_ecqms`).
 """
 
 from __future__ import annotations
