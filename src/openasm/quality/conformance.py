@@ -33,6 +33,16 @@ POPULATION_CODES = {
 }
 TEST_DESCRIPTION_URL = "http://hl7.org/fhir/us/cqfmeasures/StructureDefinition/cqfm-testCaseDescription"
 
+# Cases whose expected report we hold to be wrong, argued from the CQL specification (issue 4 closing note), with the
+# exact difference pinned (group, population, expected, actual): any other change in the case still fails.
+# CMS144 d528720a: the first of two heart rates of 45/min is at 14:40:00+00:00 (second precision) and the HF encounter
+# starts at 14:40:00.000+00:00. CQL 1.5 compares seconds and milliseconds as one decimal precision, so the reading is
+# during the encounter and the two consecutive rates < 50/min make a denominator exception; the expected report
+# follows cql-execution, which returns null when only one side carries milliseconds.
+PINNED_DISAGREEMENTS: dict[tuple[str, str], list[tuple[int, str, int, int]]] = {
+    ("CMS144", "d528720a-944c-4f78-9b3f-390c55b1232b"): [(1, "denominator-exception", 0, 1)],
+}
+
 
 class ConformanceError(ValueError):
     """The test folder is not laid out as expected."""
@@ -61,6 +71,16 @@ class CaseOutcome:
     @property
     def passed(self) -> bool:
         return not self.differences
+
+    @property
+    def pinned(self) -> bool:
+        """Differs from the expected report exactly as an argued disagreement says (`PINNED_DISAGREEMENTS`)."""
+        pin = PINNED_DISAGREEMENTS.get((self.case.ecqm_id, self.case.case_id))
+        return bool(self.differences) and pin == self.differences
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.differences) and not self.pinned
 
 
 def _expected_report(folder: Path) -> dict:
@@ -196,29 +216,36 @@ class ConformanceReport:
         return sum(o.passed for suite in self.outcomes.values() for o in suite)
 
     @property
+    def pinned(self) -> int:
+        return sum(o.pinned for suite in self.outcomes.values() for o in suite)
+
+    @property
     def failed(self) -> int:
-        return sum(not o.passed for suite in self.outcomes.values() for o in suite)
+        return sum(o.failed for suite in self.outcomes.values() for o in suite)
 
     def lines(self) -> list[str]:
-        """Per-measure pass counts, each failing case and population, then `N passed, M failed`."""
+        """Per-measure pass counts, each differing case and population (FAIL, or PINNED for an argued
+        disagreement), then `N passed, P pinned, M failed`."""
         out = []
         for suite, outcomes in self.outcomes.items():
             ok = sum(o.passed for o in outcomes)
             out.append(f"{suite}: {ok}/{len(outcomes)} cases pass")
             for outcome in outcomes:
+                label = "PINNED" if outcome.pinned else "FAIL"
                 for group, population, expected, actual in outcome.differences:
-                    out.append(f"  FAIL {suite} {outcome.case.case_id} ({outcome.case.title}) group {group} "
+                    out.append(f"  {label} {suite} {outcome.case.case_id} ({outcome.case.title}) group {group} "
                                f"{population}: expected {expected}, got {actual}")
-        out.append(f"{self.passed} passed, {self.failed} failed")
+        out.append(f"{self.passed} passed, {self.pinned} pinned (argued disagreements), {self.failed} failed")
         return out
 
     def as_json(self) -> dict:
         return {
-            "passed": self.passed, "failed": self.failed,
+            "passed": self.passed, "pinned": self.pinned, "failed": self.failed,
             "suites": {suite: {
                 "passed": sum(o.passed for o in outcomes), "cases": len(outcomes),
                 "summary": summarize(outcomes),
                 "failures": [{"case": o.case.case_id, "title": o.case.title, "patient_id": o.case.patient_id,
+                              "pinned": o.pinned,
                               "differences": [{"group": g, "population": p, "expected": e, "actual": a}
                                               for g, p, e, a in o.differences]}
                              for o in outcomes if not o.passed]}

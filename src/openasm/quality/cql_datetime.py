@@ -202,15 +202,21 @@ class Moment:
         return ibis.ifelse(day == self.high.date(), day, ibis.null("date"))
 
     def plus(self, *, days: int = 0, months: int = 0, years: int = 0) -> "Moment":
-        """CQL date/time arithmetic by calendar units (months clamp to the month's last day)."""
-        step = None
-        if days:
-            step = ibis.interval(days=days)
+        """CQL 1.5 §22 Add: date/time arithmetic on the value's own components (its local time at its offset), by
+        calendar units; months clamp to the month's last day. Days move the local time and the UTC instant alike;
+        a month step can clamp differently at UTC (local 05-01T02:00+05:00 is 04-30T21:00Z), so the UTC span is
+        derived again from the shifted local time."""
         if months or years:
-            part = ibis.interval(months=months + 12 * years)
-            step = part if step is None else step + part
-        if step is None:
+            step = ibis.interval(months=months + 12 * years)
+            if days:
+                step = step + ibis.interval(days=days)
+            low, high = self.low + step, self.high + step
+            written = self.offset.notnull() & ~self.offset.isnan()
+            shift = ibis.ifelse(written, self.offset, 0.0).cast("int32").as_interval("m")
+            return Moment(low, high, self.offset, low - shift, high - shift, known=self.known)
+        if not days:
             return self
+        step = ibis.interval(days=days)
         return Moment(self.low + step, self.high + step, self.offset, self.utc_low + step, self.utc_high + step,
                       known=self.known)
 
