@@ -152,10 +152,13 @@ def age_in_years(birth_date: ir.DateValue, on: ir.DateValue) -> ir.IntegerValue:
 
 
 def first_per_patient(table: ir.Table, *order_by: ir.Value, by: str | Sequence[str] = "patient_id") -> ir.Table:
-    """The first row per patient (or per `by` columns) in `order_by` order (e.g. `ibis.desc(t.start)`)."""
+    """The first row per patient (or per `by` columns) in `order_by` order (e.g. `ibis.desc(t.start)`); ties are
+    broken on the row's own values (resource id first), so every backend and thread count picks the same row."""
     keys = [by] if isinstance(by, str) else list(by)
+    orderable = [c for c, t in table.schema().items() if not (t.is_array() or t.is_struct() or t.is_map())]
+    ties = sorted(orderable, key=lambda c: c != "resource_id")
     ranked = table.mutate(_rank=ibis.row_number().over(ibis.window(group_by=[table[k] for k in keys],
-                                                                    order_by=list(order_by))))
+                                                                    order_by=[*order_by, *ties])))
     return ranked.filter(ranked._rank == 0).drop("_rank")
 
 
