@@ -142,6 +142,53 @@ def test_exceptions_on_the_encounter_day(tmp_path):
     assert got["declined"]["gap_reason"] is None and "Observation/nb" in got["declined"]["evidence"]
 
 
+def declaring(resource: dict, profile: str) -> dict:
+    return {**resource, "meta": {"profile": [profile]}}
+
+
+QICORE_OBSERVATION = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-observation"
+BMI_PROFILE = "http://hl7.org/fhir/StructureDefinition/bmi"
+
+
+def test_declared_profiles_decide_the_bmi_retrieve(tmp_path):
+    """`["observation-bmi"]` returns a resource that declares profiles only if it declares the BMI profile. Checked
+    against fqm-execution 1.8.6 on the 2025 test case 7ac9722f with its BMI set to 24.9: declared as a plain
+    QI-Core Observation → numerator 0, exception 1 (the medical-reason referral not requested); declared as `bmi` →
+    numerator 1, exception 0. A BMI that declares nothing is judged by its content (a bulk export's usual case)."""
+    referral_not_requested = {"status": "completed", "not_requested_reason": MEDICAL_REASON}
+    c = clinical_from(
+        tmp_path,
+        *visit("plain"), declaring(bmi("plain", "b1", 24.9), QICORE_OBSERVATION),
+        service_request("plain", "r1", REFERRAL, "2025-03-01T09:20:00Z", **referral_not_requested),
+        *visit("declared-bmi"), declaring(bmi("declared-bmi", "b1", 24.9), BMI_PROFILE),
+        service_request("declared-bmi", "r1", REFERRAL, "2025-03-01T09:20:00Z", **referral_not_requested),
+        *visit("undeclared"), bmi("undeclared", "b1", 24.9),
+        # Both profiles declared: the BMI retrieve returns it.
+        *visit("both"), {**bmi("both", "b1", 24.9), "meta": {"profile": [QICORE_OBSERVATION, BMI_PROFILE]}},
+    )
+    got = run(c)
+    assert not got["plain"]["is_numerator"] and got["plain"]["is_denominator_exception"]
+    assert all(got[pid]["is_numerator"] for pid in ("declared-bmi", "undeclared", "both"))
+    assert not got["declared-bmi"]["is_denominator_exception"]
+    content_only = run(c.without_declared_profiles())  # quality.ecqm_declared_profiles_decide = false
+    assert content_only["plain"]["is_numerator"] and not content_only["plain"]["is_denominator_exception"]
+
+
+def test_declared_profiles_rule_reaches_the_evaluation(tmp_path):
+    """`quality.ecqm_declared_profiles_decide` false: the plain-Observation BMI counts again."""
+    from openasm.quality.evaluate import evaluate_measures
+    from openasm.rules import load_rules
+
+    c = clinical_from(tmp_path, *visit("plain", day="2027-03-01"),
+                      declaring(bmi("plain", "b1", 24.9, when="2027-03-01T09:10:00Z"), QICORE_OBSERVATION))
+    numerator = {}
+    for decide in (True, False):
+        rules = load_rules(2027, overrides={"quality.ecqm_declared_profiles_decide": decide})
+        rows = evaluate_measures(clinical=c, value_set_code=value_set_table(), rules=rules).to_pyarrow().to_pylist()
+        numerator[decide] = [r["is_numerator"] for r in rows if r["ecqm_id"] == "CMS69" and r["patient_id"] == "plain"]
+    assert numerator == {True: [False], False: [True]}
+
+
 @pytest.mark.skipif(not SUITES_ROOT.is_dir(), reason=f"{SUITES_ROOT} is not present")
 def test_conformance_cases_on_backend(backend, engine_for):
     """Every CMS69 conformance case passes on this backend, with the same full result as DuckDB."""

@@ -105,6 +105,20 @@ def test_a_text_where_a_number_belongs_is_nulled_and_recorded(tmp_path: Path) ->
     assert result.tables["observation"].column("value_quantity").to_pylist() == [None]
 
 
+def test_declared_profiles_are_kept_and_a_bad_one_is_recorded(tmp_path: Path) -> None:
+    """meta.profile decides profile retrieves (`measures.common.with_profile`); a non-string entry is recorded."""
+    path = tmp_path / "o.ndjson"
+    path.write_text(ndjson(PATIENT, {**OBSERVATION, "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/bmi",
+                                                                         5]}}), encoding="utf-8")
+    result = read_fhir([path])
+    assert (result.resources_accepted, result.resources_quarantined) == (2, 0)
+    (row,) = result.quarantine.to_pylist()
+    assert (row["element"], row["reason"], row["action"]) == ("meta.profile", "wrong_type", "element_nulled")
+    coding = result.tables["clinical_coding"].to_pylist()
+    assert [(r["resource_id"], r["code"]) for r in coding if r["element"] == "meta_profile"] == [
+        ("o1", "http://hl7.org/fhir/StructureDefinition/bmi")]
+
+
 def test_arrays_and_nested_bundles_count_their_members(tmp_path: Path) -> None:
     """A JSON array of 20 resources used to count as one quarantined resource; a Bundle in a Bundle hid its
     entries."""

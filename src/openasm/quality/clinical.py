@@ -13,7 +13,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from openasm.quality.clinical_model import CLINICAL_SCHEMAS
+from openasm.quality.clinical_model import CLINICAL_SCHEMAS, PROFILE_ELEMENT
 from openasm.quality.cql_datetime import Interval, Moment, calendar_day
 
 
@@ -56,6 +56,13 @@ class ClinicalTables:
     def with_materialise(self, materialise: Callable[[str, ir.Table], ir.Table] | None) -> "ClinicalTables":
         """The same tables, materialising each shared result once (a fresh cache)."""
         return dataclasses.replace(self, materialise=materialise, _shared={})
+
+    def without_declared_profiles(self) -> "ClinicalTables":
+        """The same tables without the resources' declared profiles, so that content alone decides every profile
+        retrieve (`quality.ecqm_declared_profiles_decide` false; see `measures.common.with_profile`)."""
+        coding = self.clinical_coding
+        return dataclasses.replace(self, clinical_coding=coding.filter(coding.element != PROFILE_ELEMENT),
+                                   _shared={})
 
     def shared(self, key: tuple, name: str, build: Callable[[], Any]) -> Any:
         """The result of `build` (a table, or a dataclass of tables), built once per key; materialised as

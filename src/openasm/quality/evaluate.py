@@ -42,6 +42,8 @@ def evaluate_measures(*, clinical: ClinicalTables, value_set_code: ir.Table, rul
     frailty, the HF-LVSD populations) are materialised once, as `quality__int_<name>`."""
     period = measurement_period(rules)
     clinical = clinical.with_materialise(materialise)
+    if not rules.value("quality.ecqm_declared_profiles_decide"):
+        clinical = clinical.without_declared_profiles()
     results = []
     for measure in ecqm_measures_for_year(rules):
         result = measure.evaluate(clinical=clinical, value_set_code=value_set_code, period=period, rules=rules)

@@ -150,6 +150,15 @@ class Elements:
                     self.record(f"{path}.coding", "wrong_type", f"{path}.coding: code or system is not a string")
         return out
 
+    def strings(self, path: str) -> list[str]:
+        """The strings of a repeating string/uri/canonical element (e.g. `meta.profile`); others are recorded."""
+        value = self.node(path)
+        items = [] if value is None else value if isinstance(value, list) else [value]
+        kept = [item for item in items if isinstance(item, str) and item]
+        if len(kept) != len(items):
+            self.record(path, "wrong_type", f"{path}: {len(items) - len(kept)} item(s) are not non-empty strings")
+        return kept
+
     def first_code(self, path: str) -> str | None:
         """The first code of a CodeableConcept (statuses such as clinicalStatus)."""
         codes = self.codings(path)

@@ -20,6 +20,7 @@ from openasm.quality.clinical_model import (
     NEGATION_REASON_URLS,
     NOT_DONE_URL,
     NPI_SYSTEM,
+    PROFILE_ELEMENT,
     RECORDED_URL,
     RESOURCE_TABLE,
     TIN_SYSTEMS,
@@ -118,6 +119,8 @@ def flatten_resource(resource: dict, identity: ResourceIdentity, rows: ClinicalR
     rows.add(RESOURCE_TABLE[resource_type], patient_id=patient_id, resource_id=resource_id, **values, **where)
     for element, path in CODED_ELEMENTS.get(resource_type, []):
         rows.add_codings(patient_id, resource_type, resource_id, element, e.codings(path))
+    rows.add_codings(patient_id, resource_type, resource_id, PROFILE_ELEMENT,
+                     [(None, url) for url in e.strings("meta.profile")])
     _flatten_negation(e, resource_type, resource_id, patient_id, values, rows, where)
     _flatten_references(e, resource_type, resource_id, patient_id, rows)
     if resource_type == "Observation":

@@ -20,6 +20,7 @@ from openasm.quality.measures.common import (
     collect_evidence,
     first_per_patient,
     having_code,
+    with_profile,
     join_evidence,
     period_of,
     quantity_in,
@@ -40,6 +41,7 @@ from openasm.rules import RulesForYear
 
 VS_BETA_BLOCKER = "B.1184"
 HEART_RATE_LOINC = "8867-4"  # the code the FHIR heart-rate profile ("observation-heartrate") fixes
+HEART_RATE_PROFILE = "http://hl7.org/fhir/StructureDefinition/heartrate"
 HEART_RATE_MAX = 50.0  # HeartRate.value < 50 '/min'
 
 # "Denominator Exceptions" other than the heart rates. Diagnoses are confirmed active; the AllergyIntolerance is
@@ -99,6 +101,7 @@ def consecutive_slow_heart_rates(base: HfLvsdBase, clinical: ClinicalTables, per
     among those ending before it starts) is also < 50/min. Returns (patient_id, evidence)."""
     rates = having_code(clinical.observation, clinical.clinical_coding, LOINC, HEART_RATE_LOINC,
                         resource_type="Observation")
+    rates = with_profile(rates, clinical.clinical_coding, HEART_RATE_PROFILE, resource_type="Observation")
     rates = rates.select(patient_id=rates.patient_id, obs_id=rates.resource_id, status=rates.status,
                          slow=(quantity_in(rates.value_quantity, rates.value_unit, "/min") < HEART_RATE_MAX),
                          _order=Moment.of(rates, "effective_start").instant_span(period.tz)[0],

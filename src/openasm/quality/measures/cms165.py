@@ -28,6 +28,7 @@ from openasm.quality.measures.common import (
     finalize_case_result,
     first_per_patient,
     having_code,
+    with_profile,
     latest,
     period_of,
     prevalence_interval,
@@ -59,6 +60,7 @@ VS_ESRD_MONTHLY_SERVICES = "A.109.12.1014"
 # Numerator: readings whose encounter has one of these classes do not qualify (v3 ActCode).
 EXCLUDED_ENCOUNTER_CLASSES = ("EMER", "IMP", "ACUTE", "NONAC", "PRENC", "SS")
 BP_PANEL_LOINC = "85354-9"
+BP_PROFILE = "http://hl7.org/fhir/StructureDefinition/bp"  # ["observation-bp"]
 SYSTOLIC_LOINC, DIASTOLIC_LOINC = "8480-6", "8462-4"
 BP_STATUSES = ("final", "amended", "corrected")  # Status.isObservationBP
 BP_UNIT = "mm[Hg]"
@@ -150,6 +152,7 @@ def _most_recent_day_reading(c: ClinicalTables, period: MeasurementPeriod) -> ir
     obs = c.observation
     panels = having_code(obs.filter(obs.status.isin(BP_STATUSES)), c.clinical_coding, LOINC, BP_PANEL_LOINC,
                          resource_type="Observation")
+    panels = with_profile(panels, c.clinical_coding, BP_PROFILE, resource_type="Observation")
     enc = c.encounter.select(_e_patient="patient_id", _e_id="resource_id", _e_class="class_code")
     panels = panels.left_join(enc, [panels.patient_id == enc._e_patient, panels.encounter_ref == enc._e_id])
     panels = panels.filter(~panels._e_class.isin(EXCLUDED_ENCOUNTER_CLASSES).fill_null(False))

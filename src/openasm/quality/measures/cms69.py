@@ -38,6 +38,7 @@ from openasm.quality.measures.common import (
     finalize_case_result,
     first_per_patient,
     having_code,
+    with_profile,
     having_value_set,
     period_of,
     prevalence_interval,
@@ -54,6 +55,7 @@ VIRTUAL_CLASS = "VR"
 VS_PREGNANCY = "C.1.1623"
 VS_MEDICAL_REASON = "B.1007"
 VS_PATIENT_DECLINED = "B.1582"
+OBSERVATION_NOT_DONE_PROFILE = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-observationnotdone"
 VS_FOLLOW_UP_SERVICES = ("C.1.1527", "C.1.1525", "C.1.1528")  # referrals; above-normal; below-normal follow-up
 VS_FOLLOW_UP_MEDICATIONS = ("B.1561", "B.1562")
 
@@ -163,6 +165,7 @@ def _exception_patients(c: ClinicalTables, value_set_code: ir.Table, encounters:
     obs = c.observation
     no_bmi = having_code(obs.filter(obs.status == "cancelled"), c.clinical_coding, LOINC, BMI_LOINC,
                          resource_type="Observation")
+    no_bmi = with_profile(no_bmi, c.clinical_coding, OBSERVATION_NOT_DONE_PROFILE, resource_type="Observation")
     no_bmi = having_value_set(no_bmi, c.clinical_coding, value_set_code, [VS_MEDICAL_REASON, VS_PATIENT_DECLINED],
                               resource_type="Observation", element="negation_reason")
     no_bmi = _on_encounter_day(no_bmi, period_of(no_bmi, "effective").end, days)

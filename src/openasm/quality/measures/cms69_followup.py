@@ -16,6 +16,7 @@ from openasm.quality.measures.common import (
     coded,
     collect_evidence,
     having_code,
+    with_profile,
     period_of,
     prevalence_interval,
     quantity_in,
@@ -23,6 +24,7 @@ from openasm.quality.measures.common import (
 from openasm.quality.measures.common import oid as full_oid
 
 BMI_LOINC = "39156-5"
+BMI_PROFILE = "http://hl7.org/fhir/StructureDefinition/bmi"  # ["observation-bmi"]
 BMI_UNIT = "kg/m2"
 BMI_STATUSES = ("final", "amended", "corrected")
 # BMI bands, as written in the CQL (kg/m2).
@@ -42,13 +44,15 @@ HEALTH_CONCERN = ("http://hl7.org/fhir/us/core/CodeSystem/condition-category", "
 
 @shared_result("cms69_followup_bmi_observations")
 def bmi_observations(c: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
-    """"BMI during Measurement Period": the BMI profile (LOINC 39156-5, not a negation), final/amended/corrected,
+    """"BMI during Measurement Period": the BMI profile (LOINC 39156-5, not a negation; a
+    resource declaring other profiles only is not retrieved, `with_profile`), final/amended/corrected,
     value > 0 kg/m2 (another unit converted through UCUM, an unknown one never compares), effective during day of
     the MP. `value_quantity` is replaced by the value in kg/m2."""
     obs = c.observation.mutate(value_quantity=quantity_in(c.observation.value_quantity, c.observation.value_unit,
                                                           BMI_UNIT))
     obs = obs.filter(obs.status.isin(BMI_STATUSES) & ~obs.is_not_done.fill_null(False) & (obs.value_quantity > 0))
     obs = having_code(obs, c.clinical_coding, LOINC, BMI_LOINC, resource_type="Observation")
+    obs = with_profile(obs, c.clinical_coding, BMI_PROFILE, resource_type="Observation")
     return obs.filter(during(period_of(obs, "effective"), period.interval, DAY, tz=period.tz))
 
 

@@ -11,6 +11,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.quality.clinical import ClinicalTables
+from openasm.quality.clinical_model import PROFILE_ELEMENT
 from openasm.quality.cql_datetime import END_OF_TIME, Interval, Moment
 
 SNOMED = "http://snomed.info/sct"
@@ -69,6 +70,21 @@ def having_code(table: ir.Table, clinical_coding: ir.Table, system: str, codes: 
     codings = _codings_of(clinical_coding, resource_type, element)
     codings = codings.filter((codings.system == system) & codings.code.isin(wanted))
     return _having(table, codings)
+
+
+def with_profile(table: ir.Table, clinical_coding: ir.Table, profile_url: str, *, resource_type: str) -> ir.Table:
+    """Rows of `table` that a CQL retrieve by the profile `profile_url` returns (e.g. `["observation-bmi"]`).
+    A resource that declares profiles (`meta.profile`) is returned only by a profile it declares: the reference
+    engine trusts meta.profile by default (fqm-execution `trustMetaProfile`, cql-exec-fhir `requireProfileTagging`),
+    so a BMI recorded as a plain QI-Core Observation is no BMI there. A resource that declares none (bulk exports
+    rarely do) is judged by its content alone. `quality.ecqm_declared_profiles_decide` false drops the declarations
+    at evaluation (`evaluate.evaluate_measures`), so that content alone decides everywhere."""
+    declared = _codings_of(clinical_coding, resource_type, PROFILE_ELEMENT)
+    elsewhere = declared.group_by(["patient_id", "resource_id"]).aggregate(
+        _declares_it=(declared.code == profile_url).any())
+    elsewhere = elsewhere.filter(~elsewhere._declares_it)
+    return table.anti_join(elsewhere, [table.patient_id == elsewhere.patient_id,
+                                       table.resource_id == elsewhere.resource_id])
 
 
 def coded(table: ir.Table, clinical: ClinicalTables, value_set_code: ir.Table, oids: str | Sequence[str], *,
