@@ -10,7 +10,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ORACLE=${ORACLE:-$ROOT/../shared/tools/fqm-oracle}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
-OA="$PY -m openasm.cli"
+OA=$(dirname "$PY")/openasm  # the venv's entry point (diff.sh runs $OPENASM as one command)
+[ -x "$OA" ] || { echo "no openasm next to $PY" >&2; exit 1; }
 $OA synth --benes "$BENES" --seed "$SEED" --years 2024-2027 --out "$W/world"
 $PY "$ROOT/scripts/fqm_oracle/export.py" "$W/world" "$W/fhir_base" --py 2027 --seed 1
 for mode in boundary dateonly; do
