@@ -20,11 +20,12 @@ from openasm import __version__
 from openasm.engine import Engine
 from openasm.ingest.final_action import resolve_final_action
 from openasm.ingest.sources import IngestFileError, check_file_columns, scan_input_folder
+from openasm.ingest.csv_dialect import CsvDialect, read_header
 from openasm.ingest.validate import (
     QUARANTINE_SCHEMA,
     accepted_rows,
     check_rows,
-    flag_duplicate_keys,
+    duplicate_rows,
     quarantined_rows,
 )
 from openasm.rules import RulesForYear
@@ -85,12 +86,17 @@ def _empty_table(contract_name: str) -> ir.Table:
     return ibis.memtable(schema.to_pyarrow().empty_table())
 
 
-def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None) -> IngestResult:
+def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None,
+               dialect: CsvDialect | None = None) -> IngestResult:
     """Read every canonical table in `input_dir`, validate each row, store accepted rows and quarantine.
 
+    Each table is read, typed and checked in one query written once (`ingest__int_<table>_checked`); key
+    repeats come from a window over that table's key columns; accepted rows and the quarantine are split off
+    it. Delimited files are read with `dialect` (default: UTF-8, delimiter read off each header).
     Raises IngestFileError when a required table is absent or a file lacks a required column.
     """
     input_dir = Path(input_dir)
+    dialect = dialect or CsvDialect()
     scan = scan_input_folder(input_dir, CANONICAL_TABLES)
     missing = [t for t in REQUIRED_TABLES if t not in scan.tables]
     if missing:
@@ -113,22 +119,30 @@ def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None
         record = TableIngest(name, [str(p) for p in source.files], 0, 0, 0)
         checked_parts = []
         for path in source.files:
-            report = check_file_columns(path, engine.source_columns(path), contract)
+            delimiter = None
+            if path.suffix.lower() == ".parquet":
+                columns = engine.source_columns(path)
+            else:
+                columns, delimiter = read_header(path, dialect, contract.column_names)
+            report = check_file_columns(path, columns, contract)
             if report.missing_optional:
                 record.missing_optional_columns[str(path)] = list(report.missing_optional)
             if report.unknown:
                 record.ignored_columns[str(path)] = list(report.unknown)
-            raw = engine.read_source(path)
-            record.read += count_rows(raw)
+            raw = engine.read_source(path, delimiter, dialect.encoding)
             checked_parts.append(check_rows(raw=raw, contract=contract, known_bene=known_bene))
-        checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
-        checked = engine.save(f"ingest__int_{name}_checked", flag_duplicate_keys(checked=checked, contract=contract))
-        accepted = engine.save(name, accepted_rows(checked=checked, contract=contract))
-        quarantine = engine.save(f"ingest__int_{name}_quarantine", quarantined_rows(checked=checked, contract=contract))
+        checked = engine.save(f"ingest__int_{name}_checked",
+                              checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts))
+        duplicates = engine.save(f"ingest__int_{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
+        accepted = engine.save(name, accepted_rows(checked=checked, duplicates=duplicates, contract=contract))
+        quarantine = engine.save(f"ingest__int_{name}_quarantine",
+                                 quarantined_rows(checked=checked, duplicates=duplicates, contract=contract))
+        record.read = count_rows(checked)
         record.accepted = count_rows(accepted)
         record.quarantined = count_rows(quarantine)
         quarantine_parts.append(quarantine)
         engine.drop(f"ingest__int_{name}_checked")
+        engine.drop(f"ingest__int_{name}_duplicate")
         if name == "beneficiary":
             known_bene = accepted.select("bene_id")
         if not record.reconciles:

@@ -1,7 +1,10 @@
 """Row checks for canonical tables, as Ibis expressions that run on any backend.
 
 Each check yields (column, failed?, reason). Parsing is lenient on surrounding blanks and strict on content:
-a value that is present but does not parse as the column's type is a failure, never a silent null.
+a value that is present but does not parse as the column's type is a failure, never a silent null. Numbers
+must be finite ("NaN", "inf", "1e309" are not values), integers whole ("1.6" is not a line number), and
+amounts within what float64 holds to the cent. The raw value of an identifier column never reaches the
+quarantine.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from openasm.schema.contract import Column, TableContract
-from openasm.schema.formats import NPI_PREFIX_LUHN_CONSTANT, PATTERNS
+from openasm.schema.formats import MAX_EXACT_CENTS_AMOUNT, NPI_PREFIX_LUHN_CONSTANT, PATTERNS
 
 TRUE_WORDS = ("true", "t", "1", "y", "yes")
 FALSE_WORDS = ("false", "f", "0", "n", "no")
 EDGE_BLANKS = "^[ \t\r\n]+|[ \t\r\n]+$"
+INTEGER_TEXT = r"^[+-]?[0-9]+$"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,17 @@ def raw_text(raw: ir.Table, name: str) -> ir.StringValue:
     return text.re_replace(EDGE_BLANKS, "").nullif("")
 
 
+def finite(number: ir.FloatingValue) -> ir.FloatingValue:
+    """The number, or null when it is NaN or infinite (not a value a claim can carry)."""
+    return ibis.ifelse(number.isnan() | number.isinf(), ibis.null(dt.float64), number)
+
+
+def whole(number: ir.FloatingValue, target: dt.DataType) -> ir.IntegerValue:
+    """The number as `target` when it is finite, whole and in range, else null (no rounding of 1.6 to 2)."""
+    number = finite(number)
+    return ibis.ifelse(number == number.floor(), number.try_cast(target), ibis.null(target))
+
+
 def parse_value(raw: ir.Table, column: Column) -> ir.Value:
     """The column converted to its contract type; null when absent, blank or unparseable."""
     target = column.ibis_type
@@ -47,10 +62,11 @@ def parse_value(raw: ir.Table, column: Column) -> ir.Value:
         return ibis.null(target)
     source = raw[column.name]
     source_type = source.type()
-    if source_type == target:
+    if source_type == target and not target.is_floating():
         return raw_text(raw, column.name) if target.is_string() else source
     if source_type.is_numeric() and target.is_numeric():
-        return source.try_cast(target)
+        number = source.cast("float64")
+        return whole(number, target) if target.is_integer() else finite(number).cast(target)
     if source_type.is_timestamp() and target.is_date():
         return source.cast("date")
     text = raw_text(raw, column.name)
@@ -61,6 +77,12 @@ def parse_value(raw: ir.Table, column: Column) -> ir.Value:
         return ibis.cases(
             (lowered.isin(TRUE_WORDS), True), (lowered.isin(FALSE_WORDS), False), else_=ibis.null(dt.boolean)
         )
+    if target.is_integer():
+        # Plain digits are cast exactly; other notations ("2.0", "1e3") only when the number is whole.
+        return ibis.ifelse(text.re_search(INTEGER_TEXT), text.try_cast(target),
+                           whole(text.try_cast("float64"), target))
+    if target.is_floating():
+        return finite(text.try_cast("float64")).cast(target)
     return text.try_cast(target)
 
 
@@ -81,8 +103,13 @@ def _reason(text: str) -> ir.StringValue:
     return ibis.literal(text)
 
 
+def shown_value(column: Column, text: ir.StringValue) -> ir.StringValue:
+    """What the quarantine may show of a failing value: nothing for identifier columns."""
+    return ibis.null(dt.string) if column.is_identifier else text
+
+
 def column_checks(raw: ir.Table, typed: ir.Table, contract: TableContract) -> list[RowCheck]:
-    """Type, requiredness, shape, enum and amount-sign checks for every contract column."""
+    """Type, requiredness, shape, enum, amount-sign and amount-size checks for every contract column."""
     checks: list[RowCheck] = []
     claim_type = typed["claim_type"] if "claim_type" in typed.columns else None
     adjustment = (
@@ -90,15 +117,15 @@ def column_checks(raw: ir.Table, typed: ir.Table, contract: TableContract) -> li
     )
     for column in contract.columns:
         name = column.name
-        text = raw_text(raw, name)
+        text = shown_value(column, raw_text(raw, name))
+        present = raw_text(raw, name).notnull()
         value = typed[name]
         type_label = column.dtype
-        checks.append(RowCheck(name, text.notnull() & value.isnull(),
-                               _reason(f"not a valid {type_label}"), text))
+        checks.append(RowCheck(name, present & value.isnull(), _reason(f"not a valid {type_label}"), text))
         if column.required:
-            checks.append(RowCheck(name, text.isnull(), _reason("required value missing"), text))
+            checks.append(RowCheck(name, ~present, _reason("required value missing"), text))
         elif column.required_for_claim_types and claim_type is not None:
-            needed = claim_type.isin(column.required_for_claim_types) & text.isnull()
+            needed = claim_type.isin(column.required_for_claim_types) & ~present
             reason = _reason(f"required on {'/'.join(column.required_for_claim_types)} claims")
             checks.append(RowCheck(name, needed, reason, claim_type))
         if column.allowed is not None:
@@ -110,6 +137,8 @@ def column_checks(raw: ir.Table, typed: ir.Table, contract: TableContract) -> li
                 negative = negative & ~adjustment.fill_null("original").isin(contract.negative_allowed_when)
             reason = "negative amount on an original claim" if contract.negative_allowed_when else "negative amount"
             checks.append(RowCheck(name, negative, _reason(reason), text))
+            checks.append(RowCheck(name, value.abs() > MAX_EXACT_CENTS_AMOUNT,
+                                   _reason("amount too large to hold to the cent (beyond ±2^53 cents)"), text))
         elif column.check is not None:
             pattern = PATTERNS[column.check]
             shape_bad = value.notnull() & ~value.re_search(pattern)
@@ -120,5 +149,5 @@ def column_checks(raw: ir.Table, typed: ir.Table, contract: TableContract) -> li
     for earlier, later in contract.date_order:
         out_of_order = typed[earlier].notnull() & typed[later].notnull() & (typed[later] < typed[earlier])
         checks.append(RowCheck(later, out_of_order, _reason(f"{later} is before {earlier}"),
-                               typed[later].cast("string")))
+                               shown_value(contract.column(later), typed[later].cast("string"))))
     return checks

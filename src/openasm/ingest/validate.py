@@ -1,8 +1,10 @@
 """Validate a raw source table against its contract: every row is accepted or quarantined with a reason.
 
 Stage functions here are pure: Ibis tables in, Ibis tables out. `check_rows` adds typed columns and the
-first failure of each row; `accepted_rows` and `quarantined_rows` split that result, so that
-accepted + quarantined = read holds by construction (and is asserted by the pipeline and the tests).
+first failure of each row (one query over the source: every cast and check is a column); `duplicate_rows`
+finds, by a window over the key, the rows that repeat the key of an earlier row passing every check;
+`accepted_rows` and `quarantined_rows` split the checked rows by both, so that accepted + quarantined = read
+holds by construction (and is asserted by ingest and the tests).
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from openasm.engine import ROW_NUMBER, SOURCE_FILE
+from openasm.engine_sources import MALFORMED, ROW_NUMBER, SOURCE_FILE
 from openasm.ingest.checks import RowCheck, column_checks, parse_value
-from openasm.schema.contract import TableContract
+from openasm.schema.contract import TableContract, is_identifier
 
 FAIL_COLUMN = "_fail_column"
 FAIL_REASON = "_fail_reason"
 FAIL_VALUE = "_fail_value"
 FAIL_COUNT = "_fail_count"
 BENE_KNOWN = "_bene_known"
+RECORD_COLUMN = "(record)"
 
 QUARANTINE_SCHEMA = ibis.schema(
     {
@@ -38,6 +41,7 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
     """Typed contract columns plus the first failing check and the failure count of each row.
 
     `known_bene` (one column `bene_id`) makes `bene_id` values outside it a failure ("unknown bene_id").
+    A raw row whose `_malformed` is set (a record the reader could not parse) fails with that reason first.
     """
     combined = raw.mutate(**{_typed(c.name): parse_value(raw, c) for c in contract.columns})
     check_bene = known_bene is not None and "bene_id" in contract.column_names
@@ -48,10 +52,14 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
             known, combined[_typed("bene_id")] == known["_known_bene_id"]
         ).drop("_known_bene_id")
     checks = column_checks(combined, _TypedAccessor(combined), contract)
+    if MALFORMED in raw.columns:
+        checks.insert(0, RowCheck(RECORD_COLUMN, combined[MALFORMED].notnull(), combined[MALFORMED],
+                                  ibis.null(dt.string)))
     if check_bene:
         bene_id = combined[_typed("bene_id")]
         unknown = bene_id.notnull() & combined[BENE_KNOWN].isnull()
-        checks.append(RowCheck("bene_id", unknown, ibis.literal("unknown bene_id (not in beneficiary)"), bene_id))
+        checks.append(RowCheck("bene_id", unknown, ibis.literal("unknown bene_id (not in beneficiary)"),
+                               ibis.null(dt.string)))
     flagged = combined.mutate(
         **{
             FAIL_COLUMN: _first(checks, lambda c: ibis.literal(c.column)),
@@ -90,39 +98,44 @@ def _first(checks: list[RowCheck], pick) -> ir.StringValue:
     return ibis.cases(*[(c.failed.fill_null(False), pick(c)) for c in checks], else_=ibis.null(dt.string))
 
 
-def flag_duplicate_keys(*, checked: ir.Table, contract: TableContract) -> ir.Table:
-    """Among rows passing every check, keep the first of each key (by file, row); fail the repeats."""
-    flagged = checked
-    key_cols = [flagged[k] for k in contract.key]
-    window = ibis.window(group_by=[*key_cols, flagged[FAIL_COUNT] == 0],
-                         order_by=[flagged[SOURCE_FILE], flagged[ROW_NUMBER]])
-    occurrence = ibis.row_number().over(window)
-    flagged = flagged.mutate(_occurrence=occurrence)
-    is_dup = (flagged[FAIL_COUNT] == 0) & (flagged["_occurrence"] > 0)
-    key_text = ibis.literal("|").join([flagged[k].cast("string").fill_null("") for k in contract.key])
-    return flagged.mutate(
-        **{
-            FAIL_COLUMN: ibis.ifelse(is_dup, ibis.literal(",".join(contract.key)), flagged[FAIL_COLUMN]),
-            FAIL_REASON: ibis.ifelse(
-                is_dup, ibis.literal(f"duplicate key ({', '.join(contract.key)}) of an earlier row"),
-                flagged[FAIL_REASON],
-            ),
-            FAIL_VALUE: ibis.ifelse(is_dup, key_text, flagged[FAIL_VALUE]),
-            FAIL_COUNT: ibis.ifelse(is_dup, ibis.literal(1, "int64"), flagged[FAIL_COUNT]),
-        }
-    ).drop("_occurrence")
+def duplicate_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
+    """(`_source_file`, `_row_number`) of each row that passes every check but repeats the key of an earlier
+    passing row (by file, then row): a window over the key, on the key and position columns only."""
+    passing = checked.filter(checked[FAIL_COUNT] == 0).select(*contract.key, SOURCE_FILE, ROW_NUMBER)
+    window = ibis.window(group_by=[passing[k] for k in contract.key],
+                         order_by=[passing[SOURCE_FILE], passing[ROW_NUMBER]])
+    ranked = passing.mutate(_occurrence=ibis.row_number().over(window))
+    return ranked.filter(ranked._occurrence > 0).select(SOURCE_FILE, ROW_NUMBER)
 
 
-def accepted_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
-    """Rows with no failure, in the contract's columns and types."""
+def _same_row(table: ir.Table, duplicates: ir.Table) -> list[ir.BooleanValue]:
+    return [table[SOURCE_FILE] == duplicates[SOURCE_FILE], table[ROW_NUMBER] == duplicates[ROW_NUMBER]]
+
+
+def accepted_rows(*, checked: ir.Table, duplicates: ir.Table, contract: TableContract) -> ir.Table:
+    """Rows with no failure and a key not seen before, in the contract's columns and types."""
     ok = checked.filter(checked[FAIL_COUNT] == 0)
+    ok = ok.anti_join(duplicates, _same_row(ok, duplicates))
     return ok.select(**{c.name: ok[c.name] for c in contract.columns})
 
 
-def quarantined_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
+def quarantined_rows(*, checked: ir.Table, duplicates: ir.Table, contract: TableContract) -> ir.Table:
     """One row per rejected input row: table, file, row number, first failing column and reason."""
+    passing = checked.filter(checked[FAIL_COUNT] == 0)
+    repeats = passing.semi_join(duplicates, _same_row(passing, duplicates))
+    key_shown = ibis.null(dt.string) if any(is_identifier(k) for k in contract.key) else ibis.literal("|").join(
+        [repeats[k].cast("string").fill_null("") for k in contract.key])
+    repeated = repeats.select(
+        table_name=ibis.literal(contract.name),
+        source_file=repeats[SOURCE_FILE].cast("string"),
+        row_number=repeats[ROW_NUMBER].cast("int64"),
+        column_name=ibis.literal(",".join(contract.key)),
+        reason=ibis.literal(f"duplicate key ({', '.join(contract.key)}) of an earlier row"),
+        raw_value=key_shown,
+        failure_count=ibis.literal(1, "int64"),
+    )
     bad = checked.filter(checked[FAIL_COUNT] > 0)
-    return bad.select(
+    failing = bad.select(
         table_name=ibis.literal(contract.name),
         source_file=bad[SOURCE_FILE].cast("string"),
         row_number=bad[ROW_NUMBER].cast("int64"),
@@ -131,3 +144,4 @@ def quarantined_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
         raw_value=bad[FAIL_VALUE],
         failure_count=bad[FAIL_COUNT].cast("int64"),
     )
+    return failing.union(repeated)
