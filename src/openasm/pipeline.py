@@ -30,6 +30,7 @@ from openasm.ingest.validate import (
 )
 from openasm.rules import RulesForYear
 from openasm.schema.canonical import CANONICAL_TABLES
+from openasm.schema.contract import TableContract
 from openasm.summary.claim_spend import (
     count_claim_versions,
     summarize_spend_by_setting,
@@ -110,46 +111,16 @@ def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None
     for step, name in enumerate(INGEST_ORDER):
         if progress:
             progress(name, step, len(INGEST_ORDER))
-        contract = CANONICAL_TABLES[name]
         source = scan.tables.get(name)
         if source is None:
             engine.save(name, _empty_table(name))
             results[name] = TableIngest(name, [], 0, 0, 0, provided=False)
             continue
-        record = TableIngest(name, [str(p) for p in source.files], 0, 0, 0)
-        checked_parts = []
-        for path in source.files:
-            delimiter = None
-            if path.suffix.lower() == ".parquet":
-                columns = engine.source_columns(path)
-            else:
-                columns, delimiter = read_header(path, dialect, contract.column_names)
-            report = check_file_columns(path, columns, contract)
-            if report.missing_optional:
-                record.missing_optional_columns[str(path)] = list(report.missing_optional)
-            if report.unknown:
-                record.ignored_columns[str(path)] = list(report.unknown)
-            raw = engine.read_source(path, delimiter, dialect.encoding)
-            checked_parts.append(check_rows(raw=raw, contract=contract, known_bene=known_bene))
-        checked = engine.save(f"ingest__int_{name}_checked",
-                              checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts))
-        duplicates = engine.save(f"ingest__int_{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
-        accepted = engine.save(name, accepted_rows(checked=checked, duplicates=duplicates, contract=contract))
-        quarantine = engine.save(f"ingest__int_{name}_quarantine",
-                                 quarantined_rows(checked=checked, duplicates=duplicates, contract=contract))
-        record.read = count_rows(checked)
-        record.accepted = count_rows(accepted)
-        record.quarantined = count_rows(quarantine)
+        record, accepted, quarantine = ingest_table(engine, CANONICAL_TABLES[name], source.files, dialect,
+                                                    known_bene)
         quarantine_parts.append(quarantine)
-        engine.drop(f"ingest__int_{name}_checked")
-        engine.drop(f"ingest__int_{name}_duplicate")
         if name == "beneficiary":
             known_bene = accepted.select("bene_id")
-        if not record.reconciles:
-            raise RuntimeError(
-                f"ingest accounting broken for {name}: read {record.read} != accepted {record.accepted} "
-                f"+ quarantined {record.quarantined}"
-            )
         results[name] = record
     all_quarantine = (
         ibis.union(*quarantine_parts) if quarantine_parts
@@ -165,6 +136,80 @@ def run_ingest(engine: Engine, input_dir: Path, progress: Progress | None = None
     if progress:
         progress("done", len(INGEST_ORDER), len(INGEST_ORDER))
     return IngestResult(str(input_dir), results, scan.ignored)
+
+
+def ingest_table(engine: Engine, contract: TableContract, files: tuple[Path, ...] | list[Path],
+                 dialect: CsvDialect, known_bene: ir.Table | None = None) -> tuple[TableIngest, ir.Table, ir.Table]:
+    """Read, type and check one canonical table's files in one query written once, find key repeats by a
+    window over the key columns, and split off the accepted rows (stored as the table) and the quarantine.
+    Returns the row accounting, the accepted table and the table's quarantine (`ingest__int_<t>_quarantine`)."""
+    name = contract.name
+    record = TableIngest(name, [str(p) for p in files], 0, 0, 0)
+    checked_parts = []
+    for path in files:
+        delimiter = None
+        if path.suffix.lower() == ".parquet":
+            columns = engine.source_columns(path)
+        else:
+            columns, delimiter = read_header(path, dialect, contract.column_names)
+        report = check_file_columns(path, columns, contract)
+        if report.missing_optional:
+            record.missing_optional_columns[str(path)] = list(report.missing_optional)
+        if report.unknown:
+            record.ignored_columns[str(path)] = list(report.unknown)
+        raw = engine.read_source(path, delimiter, dialect.encoding)
+        checked_parts.append(check_rows(raw=raw, contract=contract, known_bene=known_bene))
+    checked = engine.save(f"ingest__int_{name}_checked",
+                          checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts))
+    duplicates = engine.save(f"ingest__int_{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
+    accepted = engine.save(name, accepted_rows(checked=checked, duplicates=duplicates, contract=contract))
+    quarantine = engine.save(f"ingest__int_{name}_quarantine",
+                             quarantined_rows(checked=checked, duplicates=duplicates, contract=contract))
+    record.read = count_rows(checked)
+    record.accepted = count_rows(accepted)
+    record.quarantined = count_rows(quarantine)
+    engine.drop(f"ingest__int_{name}_checked")
+    engine.drop(f"ingest__int_{name}_duplicate")
+    if not record.reconciles:
+        raise RuntimeError(
+            f"ingest accounting broken for {name}: read {record.read} != accepted {record.accepted} "
+            f"+ quarantined {record.quarantined}"
+        )
+    return record, accepted, quarantine
+
+
+@dataclass(frozen=True)
+class QuarantineShareFailure:
+    """A table whose quarantined share of rows exceeds `ingest.max_quarantine_share`, with its top reasons
+    (column, reason, rows): no row values, so it can be printed and logged."""
+
+    table: str
+    read: int
+    quarantined: int
+    share: float
+    max_share: float
+    top_reasons: list[tuple[str, str, int]]
+
+    def message(self) -> str:
+        reasons = "; ".join(f"{column}: {reason} ({rows:,} rows)" for column, reason, rows in self.top_reasons)
+        return (f"{self.table}: {self.quarantined:,} of {self.read:,} rows quarantined ({self.share:.0%}, more "
+                f"than ingest.max_quarantine_share {self.max_share:.0%}); top reasons: {reasons}")
+
+
+def quarantine_share_failures(engine: Engine, result: IngestResult, max_share: float,
+                              top: int = 3) -> list[QuarantineShareFailure]:
+    """Tables with more than `max_share` of their rows quarantined (ingest outcome check, issue 9)."""
+    failing = [t for t in result.tables.values() if t.read and t.quarantined / t.read > max_share]
+    if not failing:
+        return []
+    quarantine = engine.table("quarantine")
+    quarantine = quarantine.filter(quarantine.table_name.isin([t.table for t in failing]))
+    counts = engine.fetch(quarantine.group_by("table_name", "column_name", "reason").agg(rows=quarantine.count()))
+    by_table: dict[str, list[tuple[str, str, int]]] = {}
+    for row in sorted(counts.to_pylist(), key=lambda r: (-r["rows"], r["column_name"] or "", r["reason"])):
+        by_table.setdefault(row["table_name"], []).append((row["column_name"], row["reason"], row["rows"]))
+    return [QuarantineShareFailure(t.table, t.read, t.quarantined, t.quarantined / t.read, max_share,
+                                   by_table.get(t.table, [])[:top]) for t in failing]
 
 
 def ingest_summary_table(result: IngestResult) -> ir.Table:

@@ -198,6 +198,8 @@ EXTRA_PARAMS = {
     "scoring.cost_entity_level", "scoring.solo_practice_max_clinicians", "payment.covered_services_claim_types",
     "payment.non_pfs_hcpcs_ranges", "payment.part_b_growth_rate", "payment.projection_scenarios",
     "payment.projection_score_trend", "payment.projection_synthetic_cohort",
+    # Engine operation, not model rules: ingest's outcome check (issue 9).
+    "ingest.max_quarantine_share",
 }
 
 # quality.md §8 parameters (spec name -> dotted file name).

@@ -111,9 +111,14 @@ def read_header(path: Path, dialect: CsvDialect, known_columns: list[str] | None
     text = _header_text(path, dialect.encoding)
     if not text.strip():
         raise CsvFormatError(f"{path}: empty file (no header line)")
-    if dialect.delimiter is not None:
-        return _split_header(path, text, dialect.delimiter), dialect.delimiter
     known = set(known_columns or [])
+    if dialect.delimiter is not None:
+        names = _split_header(path, text, dialect.delimiter)
+        if known and not known.intersection(names):
+            raise CsvFormatError(f"{path}: the header names none of the table's columns when split by "
+                                 f"{DELIMITER_NAMES.get(dialect.delimiter, repr(dialect.delimiter))} (--delimiter); "
+                                 "check the file's delimiter")
+        return names, dialect.delimiter
     best: tuple[int, int, str] | None = None
     for rank, candidate in enumerate(DELIMITER_CANDIDATES):
         names = _split_header(path, text, candidate)
