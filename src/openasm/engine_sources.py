@@ -27,6 +27,7 @@ from openasm.ingest.csv_dialect import (
     encoding_error,
     first_invalid_utf8,
     native_encoding,
+    records_to_parquet,
     transcode_to_utf8,
 )
 
@@ -89,8 +90,13 @@ def duckdb_csv_view(con: Any, path: Path, header: list[str], delimiter: str, dia
     rejects = f"{view}__rejects"
     collect = f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scan'"
     con.raw_sql(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {rejects}_scan").fetchall()
-    parsed = con.raw_sql(f"SELECT count(*) FROM {_duckdb_csv(readable, columns, delimiter, encoding, collect)}"
-                         ).fetchall()[0][0]
+    try:
+        parsed = con.raw_sql(f"SELECT count(*) FROM {_duckdb_csv(readable, columns, delimiter, encoding, collect)}"
+                             ).fetchall()[0][0]
+    except Exception as err:
+        if "invalid state" not in str(err):
+            raise
+        return _duckdb_fallback_view(con, path, readable, columns, delimiter, dialect, view, scratch)
     # One row per malformed record (an over-long record reports each surplus field), first error first.
     malformed = con.raw_sql(
         f"SELECT line, line_byte_position, error_type::VARCHAR, error_message FROM ("
@@ -134,6 +140,22 @@ def duckdb_csv_view(con: Any, path: Path, header: list[str], delimiter: str, dia
     return parsed + len(rows)
 
 
+def _duckdb_fallback_view(con: Any, path: Path, readable: Path, columns: list[str], delimiter: str,
+                          dialect: CsvDialect, view: str, scratch: Path | None) -> int:
+    """A file DuckDB's strict parser stops on, read record by record into Parquet (`records_to_parquet`)."""
+    if native_encoding(dialect.encoding) == "utf-8":
+        offset = first_invalid_utf8(readable)
+        if offset is not None:
+            raise encoding_error(path, offset, dialect.encoding)
+    folder = scratch or Path(tempfile.mkdtemp(prefix="openasm-records-"))
+    target = records_to_parquet(readable, columns, delimiter, folder / f"{view}.parquet", ROW_NUMBER, MALFORMED)
+    con.raw_sql(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE ({SOURCE_FILE}), {sql_text(str(path))} AS "
+        f"{SOURCE_FILE} FROM (SELECT *, NULL AS {SOURCE_FILE} FROM read_parquet({sql_text(str(target))}))"
+    ).fetchall()
+    return con.raw_sql(f"SELECT count(*) FROM {view}").fetchall()[0][0]
+
+
 def duckdb_parquet_view(con: Any, path: Path, view: str) -> None:
     """Temp view over a Parquet file; file_row_number is the position in the file, whatever the parallelism."""
     con.raw_sql(
@@ -145,7 +167,6 @@ def duckdb_parquet_view(con: Any, path: Path, view: str) -> None:
 
 
 # ---- Spark --------------------------------------------------------------------------------------------------
-SPARK_ENCODINGS = {"utf-8": "UTF-8", "latin-1": "ISO-8859-1", "utf-16": "UTF-16"}
 
 
 def spark_csv_frame(spark: Any, path: Path | str, header: list[str], delimiter: str, dialect: CsvDialect,
@@ -168,7 +189,7 @@ def spark_csv_frame(spark: Any, path: Path | str, header: list[str], delimiter: 
         spark.read.schema(schema)
         .option("header", True).option("sep", delimiter).option("quote", QUOTE).option("escape", QUOTE)
         .option("multiLine", True).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", corrupt)
-        .option("encoding", SPARK_ENCODINGS.get(encoding or "", canonical_encoding(dialect.encoding)))
+        .option("encoding", "UTF-8" if encoding == "utf-8" else canonical_encoding(dialect.encoding))
         .option("ignoreLeadingWhiteSpace", False).option("ignoreTrailingWhiteSpace", False)
         .csv(str(source))
     )

@@ -221,3 +221,16 @@ def test_identifier_values_never_reach_the_quarantine(tmp_path, engine_for):
     dates = [_line("V1", 1, claim_from_date="2025-13-01")]
     run_ingest(engine, _folder(tmp_path / "again", _csv_text(dates)))
     assert _quarantine(engine)[0]["raw_value"] == "2025-13-01"  # other values stay to help fix the file
+
+
+def test_bare_carriage_return_outside_quotes_does_not_stop_the_file(tmp_path, engine_for):
+    # DuckDB's strict parser stops on a lone CR in an unquoted field; the record-by-record reader takes over.
+    lines = _csv_text([_line("K1", 1), _line("K2", 1), _line("K3", 1, hcpcs_code="9921")]).split("\n")
+    lines[2] = lines[2].replace("carrier", "car\rrier", 1)
+    engine = engine_for("duckdb")
+    result = run_ingest(engine, _folder(tmp_path, "\n".join(lines)))
+    record = result.tables["claim_line"]
+    assert record.reconciles and record.accepted == 1
+    reasons = [(r["column_name"], r["reason"]) for r in _quarantine(engine)]
+    assert reasons[-1] == ("hcpcs_code", "not a valid hcpcs code shape")
+    assert all(reason.startswith("malformed CSV record") for column, reason in reasons[:-1])

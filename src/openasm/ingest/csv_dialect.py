@@ -23,8 +23,9 @@ DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 QUOTE = '"'
 DEFAULT_ENCODING = "utf-8"
-# Encodings both engines decode natively; others are transcoded to UTF-8 in the run folder first.
-NATIVE_ENCODINGS = {"utf-8": "utf-8", "iso8859-1": "latin-1", "utf-16": "utf-16"}
+# The engines read UTF-8 themselves; any other encoding is streamed through Python's codec into a UTF-8 copy
+# in the run folder first (DuckDB's own latin-1 refuses bytes 0x80-0x9f, which Latin-1 maps like any other).
+NATIVE_ENCODINGS = {"utf-8": "utf-8"}
 HEADER_READ_BYTES = 1 << 20
 TRANSCODE_CHUNK = 1 << 24
 
@@ -169,3 +170,49 @@ def first_invalid_utf8(path: Path) -> int | None:
             if not chunk:
                 return None
             offset += len(chunk)
+
+
+FALLBACK_BATCH_ROWS = 50_000
+
+
+def records_to_parquet(path: Path, header: list[str], delimiter: str, target: Path,
+                       row_number: str, malformed: str) -> Path:
+    """The engine-independent reader for files an engine's strict parser gives up on (a bare carriage return
+    outside quotes stops DuckDB's): Python's csv module, record by record, streamed to Parquet in batches.
+    Every record keeps its number; a record whose field count differs or whose quoting is broken gets a
+    reason in `malformed` and no values. `path` must be UTF-8 (transcode first)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([*(pa.field(name, pa.string()) for name in header),
+                        pa.field(row_number, pa.int64()), pa.field(malformed, pa.string())])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    batch: list[list] = [[] for _ in schema]
+    width = len(header)
+    with Path(path).open(encoding="utf-8-sig", newline="") as handle, pq.ParquetWriter(target, schema) as writer:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar=QUOTE, doublequote=True, strict=True)
+        try:
+            next(reader)  # the header, already read by read_header
+        except (StopIteration, csv.Error):
+            pass
+        number = 0
+        while True:
+            try:
+                fields = next(reader)
+                problem = None if len(fields) == width else (
+                    f"malformed CSV record (header has {width} fields, record has {len(fields)})")
+            except StopIteration:
+                break
+            except csv.Error as err:
+                fields, problem = [], f"malformed CSV record ({err})"
+            if not fields and problem is None:
+                continue  # blank line: not a record
+            number += 1
+            values = fields if problem is None else [None] * width
+            for column, value in zip(batch, [*values, number, problem]):
+                column.append(value)
+            if len(batch[0]) >= FALLBACK_BATCH_ROWS:
+                writer.write_table(pa.table(batch, schema=schema))
+                batch = [[] for _ in schema]
+        writer.write_table(pa.table(batch, schema=schema))
+    return target
