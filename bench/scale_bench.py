@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--memory-limit", help="engine memory limit, e.g. 2GB (sets OPENASM_MEMORY_LIMIT)")
     parser.add_argument("--csv", dest="csv_mode", help="CSV copies of outputs: large|all|none (ingest option)")
     parser.add_argument("--skip-quality", action="store_true", help="claims stages only")
+    parser.add_argument("--stages", help="comma-separated subset of stages to run, e.g. ingest,summarize")
     args = parser.parse_args()
     args.csv_option = ["--csv", args.csv_mode] if args.csv_mode else []
     work = args.work or Path(tempfile.mkdtemp(prefix="openasm-scale-bench-"))
@@ -195,7 +196,10 @@ def main() -> None:
     load_floor, scan_floor = measure_floors(world, work, log)
     run = work / f"run-{args.backend}"
     measures = []
+    only = set(args.stages.split(",")) if args.stages else None
     for name, argv in stage_commands(args, world, run, ehr):
+        if only is not None and name not in only:
+            continue
         measure = run_measured(name, argv, env, log)
         measures.append(measure)
         print(f"  {name}: {measure.seconds:.1f} s, {measure.peak_rss_mb:,.0f} MB", flush=True)

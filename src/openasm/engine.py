@@ -13,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +53,17 @@ class EngineError(RuntimeError):
     """A backend could not be opened or a file could not be read."""
 
 
+@contextmanager
+def _traced(action: str, name: str):
+    """With OPENASM_TRACE set, print how long each table write took (bench/ and profiling; no effect else)."""
+    if not os.environ.get("OPENASM_TRACE"):
+        yield
+        return
+    started = time.perf_counter()
+    yield
+    print(f"[openasm] {action} {name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
+
+
 @dataclass
 class Engine:
     """An open backend plus the run folder its tables live in (and, on Spark, the warehouse URI)."""
@@ -74,14 +88,10 @@ class Engine:
         suffix = path.suffix.lower()
         if suffix != ".parquet" and not (suffix == ".csv" or (delimiter and suffix in DELIMITED_SUFFIXES)):
             raise EngineError(f"{path}: unsupported file type '{suffix}' (use .csv or .parquet)")
+        if suffix == ".parquet":
+            return self.read_parquet_parts([path])
         view = _temp_name(path)
         try:
-            if suffix == ".parquet":
-                if self.backend == "duckdb":
-                    duckdb_parquet_view(self.con, path, view)
-                else:
-                    spark_parquet_frame(self._spark, path).createOrReplaceTempView(view)
-                return self.con.table(view)
             dialect = CsvDialect(delimiter, encoding)
             header, delimiter = read_header(path, dialect)
             if self.backend == "duckdb":
@@ -94,6 +104,20 @@ class Engine:
             raise
         except Exception as err:  # the backend's own errors vary; name the file, never quote its rows
             raise EngineError(f"{path}: unreadable {suffix[1:]} file ({type(err).__name__})") from err
+
+    def read_parquet_parts(self, paths: list[Path]) -> ir.Table:
+        """Parquet files of one table (same columns) as one raw table, read in one scan (see read_source)."""
+        paths = [Path(p) for p in paths]
+        view = _temp_name(paths[0]) + (f"__{len(paths)}" if len(paths) > 1 else "")
+        try:
+            if self.backend == "duckdb":
+                duckdb_parquet_view(self.con, paths, view)
+            else:
+                spark_parquet_frame(self._spark, paths).createOrReplaceTempView(view)
+            return self.con.table(view)
+        except Exception as err:  # name the file(s), never quote their rows
+            names = str(paths[0]) + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
+            raise EngineError(f"{names}: unreadable parquet file ({type(err).__name__})") from err
 
     def source_columns(self, path: Path, delimiter: str | None = None, encoding: str = "utf-8",
                        known_columns: list[str] | None = None) -> list[str]:
@@ -112,7 +136,13 @@ class Engine:
     # ---- run tables -------------------------------------------------------------------------
     def save(self, name: str, expr: ir.Table) -> ir.Table:
         """Materialise `expr` as run table `name` and return the stored table."""
+        with _traced("save", name):
+            return self._save(name, expr)
+
+    def _save(self, name: str, expr: ir.Table) -> ir.Table:
         if self.backend == "duckdb":
+            if self._duckdb_kind(name) == "VIEW":
+                self.con.drop_view(name)
             self.con.create_table(name, expr, overwrite=True)
             return self.con.table(name)
         target = self._spark_table_uri(name)
@@ -124,6 +154,23 @@ class Engine:
         self._warehouse.delete(target)
         self._warehouse.rename(staging, target)
         return self.table(name)
+
+    def save_view(self, name: str, expr: ir.Table) -> ir.Table:
+        """Run table `name` defined by `expr` over stored run tables: a view on DuckDB (no copy is written;
+        reads filter the stored rows), a materialised table on Spark."""
+        if self.backend != "duckdb":
+            return self.save(name, expr)
+        with _traced("view", name):
+            if self._duckdb_kind(name) == "BASE TABLE":
+                self.con.drop_table(name)
+            self.con.create_view(name, expr, overwrite=True)
+        return self.con.table(name)
+
+    def _duckdb_kind(self, name: str) -> str | None:
+        found = self.con.raw_sql(
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+            parameters=[name]).fetchall()
+        return found[0][0] if found else None
 
     def table(self, name: str) -> ir.Table:
         """A run table saved earlier (in this session or by an earlier command on the run folder)."""
@@ -145,7 +192,10 @@ class Engine:
     def drop(self, name: str) -> None:
         """Remove a run table (intermediate results)."""
         if self.backend == "duckdb":
-            self.con.drop_table(name, force=True)
+            if self._duckdb_kind(name) == "VIEW":
+                self.con.drop_view(name, force=True)
+            else:
+                self.con.drop_table(name, force=True)
         else:
             self._warehouse.delete(self._spark_table_uri(name))
 
@@ -160,22 +210,24 @@ class Engine:
     def write_parquet(self, expr: ir.Table, path: Path) -> Path:
         """Write `expr` to one Parquet file (streamed: memory does not grow with the table)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        if self.backend == "duckdb":
-            self.con.to_parquet(expr, path)
-            return path
-        batches = expr.to_pyarrow_batches()
-        with pq.ParquetWriter(path, batches.schema) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
+        with _traced("parquet", path.name):
+            if self.backend == "duckdb":
+                self.con.to_parquet(expr, path)
+                return path
+            batches = expr.to_pyarrow_batches()
+            with pq.ParquetWriter(path, batches.schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
         return path
 
     def write_csv(self, expr: ir.Table, path: Path) -> Path:
         """Write `expr` to one CSV file with a header (streamed)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        batches = expr.to_pyarrow_batches()
-        with pacsv.CSVWriter(path, batches.schema) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
+        with _traced("csv", path.name):
+            batches = expr.to_pyarrow_batches()
+            with pacsv.CSVWriter(path, batches.schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
         return path
 
     def _spark_table_uri(self, name: str) -> str:

@@ -156,13 +156,15 @@ def _duckdb_fallback_view(con: Any, path: Path, readable: Path, columns: list[st
     return con.raw_sql(f"SELECT count(*) FROM {view}").fetchall()[0][0]
 
 
-def duckdb_parquet_view(con: Any, path: Path, view: str) -> None:
-    """Temp view over a Parquet file; file_row_number is the position in the file, whatever the parallelism."""
+def duckdb_parquet_view(con: Any, paths: list[Path], view: str) -> None:
+    """Temp view over Parquet files of one layout, scanned as one relation (a union of per-file scans costs
+    twice as much); file_row_number is the position in each file, whatever the parallelism."""
+    files = "[" + ", ".join(sql_text(str(path)) for path in paths) + "]"
     con.raw_sql(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (file_row_number), "
-        f"CAST(file_row_number + 1 AS BIGINT) AS {ROW_NUMBER}, {sql_text(str(path))} AS {SOURCE_FILE}, "
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (file_row_number, filename), "
+        f"CAST(file_row_number + 1 AS BIGINT) AS {ROW_NUMBER}, filename AS {SOURCE_FILE}, "
         f"CAST(NULL AS VARCHAR) AS {MALFORMED} "
-        f"FROM read_parquet({sql_text(str(path))}, file_row_number = true)"
+        f"FROM read_parquet({files}, file_row_number = true, filename = true)"
     ).fetchall()
 
 
@@ -203,11 +205,16 @@ def spark_csv_frame(spark: Any, path: Path | str, header: list[str], delimiter: 
     )
 
 
-def spark_parquet_frame(spark: Any, path: Path | str) -> Any:
+def spark_parquet_frame(spark: Any, paths: list[Path] | list[str]) -> Any:
+    """Parquet files of one layout as one DataFrame; `_metadata` gives each row's file and position."""
     from pyspark.sql import functions as F
 
-    frame = spark.read.parquet(str(path))
+    frame = spark.read.parquet(*[str(path) for path in paths])
+    # Spark reports file paths as URIs; keep the path the user gave, as DuckDB does.
+    given = {Path(str(p)).resolve().as_uri(): str(p) for p in paths}
+    file_path = F.col("_metadata.file_path")
+    source = F.coalesce(*[F.when(file_path == uri, F.lit(path)) for uri, path in given.items()], file_path)
     return frame.select(
-        "*", (F.col("_metadata.row_index") + 1).alias(ROW_NUMBER), F.lit(str(path)).alias(SOURCE_FILE),
+        "*", (F.col("_metadata.row_index") + 1).alias(ROW_NUMBER), source.alias(SOURCE_FILE),
         F.lit(None).cast("string").alias(MALFORMED),
     )

@@ -145,7 +145,8 @@ def ingest_table(engine: Engine, contract: TableContract, files: tuple[Path, ...
     Returns the row accounting, the accepted table and the table's quarantine (`ingest__int_<t>_quarantine`)."""
     name = contract.name
     record = TableIngest(name, [str(p) for p in files], 0, 0, 0)
-    checked_parts = []
+    raw_parts = []
+    parquet_layouts: dict[tuple[str, ...], list[Path]] = {}
     for path in files:
         delimiter = None
         if path.suffix.lower() == ".parquet":
@@ -157,19 +158,23 @@ def ingest_table(engine: Engine, contract: TableContract, files: tuple[Path, ...
             record.missing_optional_columns[str(path)] = list(report.missing_optional)
         if report.unknown:
             record.ignored_columns[str(path)] = list(report.unknown)
-        raw = engine.read_source(path, delimiter, dialect.encoding)
-        checked_parts.append(check_rows(raw=raw, contract=contract, known_bene=known_bene))
-    checked = engine.save(f"ingest__int_{name}_checked",
+        if path.suffix.lower() == ".parquet":
+            parquet_layouts.setdefault(tuple(columns), []).append(path)
+        else:
+            raw_parts.append(engine.read_source(path, delimiter, dialect.encoding))
+    # Parquet parts with the same columns are scanned as one relation.
+    raw_parts.extend(engine.read_parquet_parts(paths) for paths in parquet_layouts.values())
+    checked_parts = [check_rows(raw=raw, contract=contract, known_bene=known_bene) for raw in raw_parts]
+    # The only pass over the source: every row typed and checked, written once.
+    checked = engine.save(f"ingest__{name}_row",
                           checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts))
-    duplicates = engine.save(f"ingest__int_{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
-    accepted = engine.save(name, accepted_rows(checked=checked, duplicates=duplicates, contract=contract))
+    duplicates = engine.save(f"ingest__{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
     quarantine = engine.save(f"ingest__int_{name}_quarantine",
                              quarantined_rows(checked=checked, duplicates=duplicates, contract=contract))
+    accepted = engine.save_view(name, accepted_rows(checked=checked, duplicates=duplicates, contract=contract))
     record.read = count_rows(checked)
     record.accepted = count_rows(accepted)
     record.quarantined = count_rows(quarantine)
-    engine.drop(f"ingest__int_{name}_checked")
-    engine.drop(f"ingest__int_{name}_duplicate")
     if not record.reconciles:
         raise RuntimeError(
             f"ingest accounting broken for {name}: read {record.read} != accepted {record.accepted} "
