@@ -16,9 +16,10 @@ from pathlib import Path
 from benchlib import peak_rss_mb, synthesize_world
 
 from openasm.engine import connect
-from openasm.pipeline import run_ingest
-from openasm.pipeline_cost import run_cost, run_episodes
 from openasm.rules import load_rules
+from openasm.runs.cost import run_cost
+from openasm.runs.episodes import run_episodes
+from openasm.runs.ingest import IngestInputs, run_ingest
 
 
 def main() -> None:
@@ -37,7 +38,7 @@ def main() -> None:
     engine = connect(args.backend, run)
     if not engine.has_table("claim_line"):
         started = time.perf_counter()
-        run_ingest(engine, world)
+        run_ingest(engine, None, run, IngestInputs(world))
         print(f"ingest: {time.perf_counter() - started:.1f} s")
     lines = int(engine.table("claim_line").count().to_pyarrow().as_py())
     rules = load_rules(2027)

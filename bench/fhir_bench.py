@@ -15,15 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import ibis
 from benchlib import peak_rss_mb, synthesize_world
 
 from openasm.engine import connect
-from openasm.pipeline_quality import run_fhir_ingest
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
-from openasm.quality.evaluate import evaluate_measures
-from openasm.quality.value_sets import value_set_codes
+from openasm.quality.clinical import ClinicalTables
 from openasm.rules import load_rules
+from openasm.runs.fhir_ingest import FhirInputs, run_fhir_ingest
+from openasm.runs.quality import evaluate_ecqms
 from openasm.synth.fhir_export import generate_fhir_export
 
 
@@ -46,7 +44,7 @@ def main() -> None:
 
     engine = connect(args.backend, work / "run")
     started = time.perf_counter()
-    ingest = run_fhir_ingest(engine, [work / "fhir"], work / "run")
+    ingest = run_fhir_ingest(engine, None, work / "run", FhirInputs((work / "fhir",)))
     seconds = time.perf_counter() - started
     print(f"ingest: {ingest.resources_read:,} resources in {seconds:.1f} s = {ingest.resources_read / seconds:,.0f} "
           f"resources/s; accepted {ingest.resources_accepted:,}, quarantined {ingest.resources_quarantined:,}")
@@ -55,9 +53,8 @@ def main() -> None:
     clinical = ClinicalTables.from_backend(engine.table)
     patients = engine.fetch(clinical.patient.count().as_table()).column(0)[0].as_py()
     started = time.perf_counter()
-    results = engine.save("measure_case_result", evaluate_measures(
-        clinical=clinical, value_set_code=engine.save("value_set_code", ibis.memtable(value_set_codes(rules))),
-        period=MeasurementPeriod.calendar_year(args.py), rules=rules))
+    # The same path as `openasm quality`: each measure materialised, then their union.
+    results = evaluate_ecqms(engine, rules, clinical)
     rows = engine.fetch(results.count().as_table()).column(0)[0].as_py()
     seconds = time.perf_counter() - started
     print(f"evaluate: {patients:,} patients through 7 eCQMs in {seconds:.1f} s = {patients / seconds:,.0f} "

@@ -14,8 +14,9 @@ from pathlib import Path
 from benchlib import peak_rss_mb, synthesize_world
 
 from openasm.engine import connect
-from openasm.pipeline import run_claims_summary, run_ingest
 from openasm.rules import load_rules
+from openasm.runs.ingest import IngestInputs, run_ingest
+from openasm.runs.summary import run_summary
 
 
 def main() -> None:
@@ -34,12 +35,12 @@ def main() -> None:
 
     engine = connect(args.backend, work / f"run-{args.backend}")
     started = time.perf_counter()
-    result = run_ingest(engine, world)
+    result = run_ingest(engine, None, work / f"run-{args.backend}", IngestInputs(world))
     ingest_seconds = time.perf_counter() - started
     rows = sum(t.read for t in result.tables.values())
     lines = result.tables["claim_line"].read
     started = time.perf_counter()
-    run_claims_summary(engine, load_rules(2027), work / f"run-{args.backend}")
+    run_summary(engine, load_rules(2027), work / f"run-{args.backend}")
     summary_seconds = time.perf_counter() - started
     engine.close()
 

@@ -17,10 +17,7 @@ import csv
 import json
 from pathlib import Path
 
-from openasm.scoring.quality_benchmarks import (
-    parse_benchmark_records,
-    parse_exclusion_records,
-)
+from openasm.scoring.benchmark_file import parse_benchmark_records, parse_exclusion_records
 from openasm.scoring.quality_points import PERCENTILE_KEYS, pcol
 
 REPO = Path(__file__).resolve().parents[1]

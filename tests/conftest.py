@@ -70,3 +70,50 @@ def assert_tables_equal(left: pa.Table, right: pa.Table, float_tol: float = 1e-9
                 assert abs(va - vb) <= max(abs_tol, float_tol * max(1.0, abs(va), abs(vb))), (key, va, vb)
             else:
                 assert va == vb, (key, va, vb, row_a)
+
+
+@pytest.fixture
+def wide_console(monkeypatch):
+    """Rich wraps to the terminal width; CLI tests read whole lines."""
+    from openasm.cli import common
+
+    monkeypatch.setattr(common.console, "width", 300)
+    monkeypatch.setattr(common.err_console, "width", 300)
+
+
+def ingest_folder(engine, folder: Path):
+    """`runs.ingest.run_ingest` of a folder of canonical tables into the engine's run folder."""
+    from openasm.runs.ingest import IngestInputs, run_ingest
+
+    return run_ingest(engine, None, engine.run_dir, IngestInputs(Path(folder)))
+
+
+DEMO_BENES, DEMO_SEED = 5000, 3
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory) -> Path:
+    """One small `openasm demo` folder shared by every test that reads a finished run (scores, payment, report,
+    PDF, dashboard): built once per test session, also across pytest-xdist workers (a file lock in the shared
+    base temp folder)."""
+    import fcntl
+
+    from typer.testing import CliRunner
+
+    from openasm.cli import app
+
+    # Under pytest-xdist each worker's base temp is a child of the session's folder: the parent is shared by the
+    # workers of this session only. Without xdist the base temp itself is the session's folder.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = root / f"demo-{DEMO_BENES}-{DEMO_SEED}"
+    with open(root / f"demo-{DEMO_BENES}-{DEMO_SEED}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            if target.exists():
+                shutil.rmtree(target)
+            result = CliRunner().invoke(app, ["demo", "--out", str(target), "--benes", str(DEMO_BENES),
+                                              "--seed", str(DEMO_SEED)])
+            assert result.exit_code == 0, result.output
+            (target / ".complete").write_text("ok")
+    return target

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from openasm.pipeline import run_claims_summary, run_ingest
 from openasm.rules import load_rules
+from openasm.runs.summary import run_summary
 
-from .conftest import assert_tables_equal
+from .conftest import assert_tables_equal, ingest_folder
 from .ingest.cases import write_case_folder
 
 COMPARED = (
@@ -23,8 +23,8 @@ def _run_both(input_dir, tmp_path, engine_for):
     results = {}
     for backend in ("duckdb", "pyspark"):
         engine = engine_for(backend, tmp_path / f"run-{backend}")
-        ingest = run_ingest(engine, input_dir)
-        run_claims_summary(engine, rules, tmp_path / f"run-{backend}")
+        ingest = ingest_folder(engine, input_dir)
+        run_summary(engine, rules, tmp_path / f"run-{backend}")
         results[backend] = (ingest, {name: engine.fetch(engine.table(name)) for name in COMPARED})
     return results
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-from openasm import cli
 from openasm.cli import app
 
 from .ingest.cases import TABLES, write_case_folder
@@ -16,11 +14,7 @@ from .ingest.cases import TABLES, write_case_folder
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Rich wraps to the terminal width; tests read whole lines."""
-    monkeypatch.setattr(cli, "console", Console(width=300))
-    monkeypatch.setattr(cli, "err_console", Console(width=300, stderr=True))
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def test_rules_lists_values_with_citation_and_evidence():

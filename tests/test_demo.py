@@ -1,22 +1,14 @@
-"""The whole chain through the CLI on a small synthetic world: synth → ingest → summary → episodes → cost →
-report, with every report section present and the manifest recording the rules and code lists used."""
+"""The whole chain through the CLI on a small synthetic world (the shared `demo_output` run: synth → ingest →
+summary → episodes → cost → participation → quality → scores → payment → report and board PDF), with every report
+section present and the manifest recording the rules and code lists used."""
 
 from __future__ import annotations
 
 import json
 
-from rich.console import Console
-from typer.testing import CliRunner
 
-from openasm import cli
-from openasm.cli import app
-
-
-def test_demo_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "console", Console(width=200))
-    out = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--benes", "1500", "--seed", "3"])
-    assert result.exit_code == 0, result.output
+def test_demo_end_to_end(demo_output):
+    out = demo_output
     page = (out / "index.html").read_text()
     for heading in ("Row counts and validation", "Quarantine reasons", "Claim versions", "Claim spend by setting",
                     "Part B professional spend by specialty", "Episodes (performance year 2027)", "Episode cost",
@@ -30,3 +22,4 @@ def test_demo_end_to_end(tmp_path, monkeypatch):
     for name in ("episode_detail", "episode_attribution", "episode_exclusion", "episode_cost_line", "measure_score",
                  "episode_cost_by_category", "cost_drivers"):
         assert (out / "run" / "outputs" / f"{name}.csv").exists(), name
+    assert (out / "board-report.pdf").is_file()

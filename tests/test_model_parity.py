@@ -8,13 +8,17 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from openasm.participation.run import run_participation
 from openasm.participation.selected_area import load_selected_areas
-from openasm.pipeline import run_claims_summary, run_ingest
-from openasm.pipeline_cost import run_cost, run_episodes
-from openasm.pipeline_model import ScoreInputs, run_payment, run_score
-from openasm.pipeline_quality import QualityFeeds, run_fhir_ingest, run_quality
 from openasm.rules import load_rules
+from openasm.runs.cost import run_cost
+from openasm.runs.episodes import run_episodes
+from openasm.runs.fhir_ingest import FhirInputs, run_fhir_ingest
+from openasm.runs.ingest import IngestInputs, run_ingest
+from openasm.runs.participation import ParticipationInputs, run_participation
+from openasm.runs.payment import run_payment
+from openasm.runs.quality import QualityFeeds, run_quality
+from openasm.runs.score import ScoreInputs, run_score
+from openasm.runs.summary import run_summary
 from openasm.synth import generate_world
 from openasm.synth.fhir_export import generate_fhir_export
 from openasm.synth.model_feeds import generate_model_feeds
@@ -31,13 +35,13 @@ COMPARED = INGEST_AND_SUMMARY + COST + MODEL
 
 
 def run_model(engine, world, run, ehr, rules, make_feeds):
-    run_ingest(engine, world)
-    run_claims_summary(engine, rules, run)
+    run_ingest(engine, rules, run, IngestInputs(world))
+    run_summary(engine, rules, run)
     run_episodes(engine, rules, run)
     run_cost(engine, rules, run)
-    run_participation(engine, [rules], run, load_selected_areas(rules, None))
+    run_participation(engine, rules, run, ParticipationInputs(load_selected_areas(rules, None)))
     feeds = make_feeds(run)
-    run_fhir_ingest(engine, [ehr], run)
+    run_fhir_ingest(engine, rules, run, FhirInputs((ehr,)))
     run_quality(engine, rules, run, QualityFeeds(q220=feeds.files["q220"], q492=feeds.files["q492"]))
     run_score(engine, rules, run, ScoreInputs(attestation=feeds.files["ia_pi_attestation"]))
     run_payment(engine, rules, run)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from openasm.pipeline import run_ingest
 from openasm.synth import generate_world
+
+from .conftest import ingest_folder
 
 # Generator defect kind -> the quarantine reason ingest must give.
 REASON_OF_KIND = {
@@ -32,7 +33,7 @@ def test_planted_defects_are_quarantined_exactly(tmp_path, engine_for):
     generate_world(out_dir=world, benes=1500, seed=11, first_year=2025, last_year=2027)
     planted = json.loads((world / "synth_manifest.json").read_text())["invalid_rows"]
     engine = engine_for("duckdb")
-    result = run_ingest(engine, world)
+    result = ingest_folder(engine, world)
     assert result.reconciles
     quarantine = engine.fetch(engine.table("quarantine")).to_pylist()
     for table, kinds in planted.items():

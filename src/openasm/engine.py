@@ -1,9 +1,9 @@
 """The one place that knows backends: open DuckDB or PySpark, read source files, persist run tables.
 
-Stages never see this module: they take and return Ibis expressions. The pipeline uses an `Engine` to read
-raw files (with their file row numbers, so quarantine rows can name them), to materialise stage outputs, and
-to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`, within a memory limit
-(beyond it DuckDB spills to disk, so memory does not grow with the input); a Spark run keeps them as Parquet
+Stages never see this module: they take and return Ibis expressions. The runners (`openasm.runs`) use an
+`Engine` to read raw files (with their file row numbers, so quarantine rows can name them), to materialise
+stage outputs, and to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`, within a
+memory limit (beyond it DuckDB spills to disk, so memory does not grow with the input); a Spark run keeps them as Parquet
 in a warehouse (`<run_dir>/spark-tables/` unless a URI is given: `engine_spark`) so a later command can
 reopen the run with any master. Source reading per backend: `engine_sources`.
 """
@@ -36,7 +36,7 @@ from openasm.engine_sources import (
     spark_parquet_frame,
 )
 from openasm.engine_spark import DEFAULT_MASTER, SPARK_TABLES, Warehouse, spark_session, table_uri, warehouse_uri
-from openasm.ingest.csv_dialect import CsvDialect, CsvFormatError, read_header
+from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
 
 BackendName = Literal["duckdb", "pyspark"]
 BACKENDS: tuple[str, ...] = ("duckdb", "pyspark")
@@ -64,6 +64,15 @@ def _traced(action: str, name: str):
     print(f"[openasm] {action} {name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
 
 
+def is_interruption(err: BaseException) -> bool:
+    """Ctrl-C as a backend reports it: DuckDB's Python client turns the signal that stops a running query into
+    `RuntimeError("Query interrupted")` (or `duckdb.InterruptException`)."""
+    import duckdb
+
+    return isinstance(err, (KeyboardInterrupt, duckdb.InterruptException)) or (
+        type(err) is RuntimeError and str(err) == "Query interrupted")
+
+
 @dataclass
 class Engine:
     """An open backend plus the run folder its tables live in (and, on Spark, the warehouse URI)."""
@@ -81,7 +90,7 @@ class Engine:
         `_malformed` (why a record could not be parsed, else null).
 
         Delimited text (.csv; .txt/.psv/.tsv with a delimiter) arrives as text, read with one explicit dialect
-        over the whole file (`ingest.csv_dialect`); without `delimiter` it is read off the header. Parquet keeps
+        over the whole file (`engine_csv`); without `delimiter` it is read off the header. Parquet keeps
         its own types.
         """
         path = Path(path)
@@ -118,6 +127,48 @@ class Engine:
         except Exception as err:  # name the file(s), never quote their rows
             names = str(paths[0]) + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
             raise EngineError(f"{names}: unreadable parquet file ({type(err).__name__})") from err
+
+    def read_lines(self, path: Path) -> ir.Table:
+        """A text file as one row per non-blank line: `line` (text, without its line ending), `_row_number`
+        (1-based record number in file order) and `_source_file`. Fixed-width formats are cut from `line` with
+        substrings in Ibis, so no record passes through Python."""
+        if not Path(path).is_file():
+            raise EngineError(f"{path}: no such file")
+        try:
+            if self.backend == "duckdb":
+                return self._read_lines_duckdb(Path(path))
+            return self._read_lines_spark(Path(path))
+        except EngineError:
+            raise
+        except Exception as err:
+            raise EngineError(f"{path}: unreadable text file: {err}") from err
+
+    def _read_lines_duckdb(self, path: Path) -> ir.Table:
+        quoted = str(path).replace("'", "''")
+        # One VARCHAR column: a unit-separator delimiter and no quoting keep every byte of the record.
+        relation = (
+            f"read_csv('{quoted}', header = false, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', quote = '', "
+            "escape = '', auto_detect = false, strict_mode = false, nullstr = '\x1e')"
+        )
+        name = _lines_name(path)
+        self.con.raw_sql("SET preserve_insertion_order = true").fetchall()
+        self.con.raw_sql(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT line, CAST(row_number() OVER () AS BIGINT) AS "
+            f"{ROW_NUMBER}, '{quoted}' AS {SOURCE_FILE} FROM {relation}"
+        ).fetchall()
+        return self.con.table(name)
+
+    def _read_lines_spark(self, path: Path) -> ir.Table:
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+        text = self._spark.read.text(str(path)).filter(F.length("value") > 0)
+        schema = StructType([StructField("line", StringType()), StructField(ROW_NUMBER, LongType())])
+        numbered = text.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1] + 1))
+        frame = self._spark.createDataFrame(numbered, schema).withColumn(SOURCE_FILE, F.lit(str(path)))
+        name = _lines_name(path)
+        frame.createOrReplaceTempView(name)
+        return self.con.table(name)
 
     def source_columns(self, path: Path, delimiter: str | None = None, encoding: str = "utf-8",
                        known_columns: list[str] | None = None) -> list[str]:
@@ -253,6 +304,12 @@ def _conform_spark_floats(frame: Any, schema: Any) -> Any:
         if isinstance(column.dataType, DecimalType) and column.name in schema and schema[column.name].is_floating():
             frame = frame.withColumn(column.name, col(column.name).cast("double"))
     return frame
+
+
+def _lines_name(path: Path) -> str:
+    """A temp table name unique to the full path (fixed-width file names differ only in their suffixes)."""
+    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:12]
+    return f"lines__{digest}"
 
 
 def _temp_name(path: Path) -> str:

@@ -3,7 +3,7 @@
 A raw table has the file's columns (text for delimited files, the file's own types for Parquet), `_row_number`
 (1-based record number in the file), `_source_file`, and `_malformed`: null, or why the record could not be
 parsed at all (wrong field count, unbalanced quote); such a record's other columns are null and ingest
-quarantines it. Delimited files are read with one explicit dialect (`openasm.ingest.csv_dialect`): RFC 4180
+quarantines it. Delimited files are read with one explicit dialect (`openasm.engine_csv`): RFC 4180
 quoting over the whole file, the delimiter given or read off the header, an encoding, nothing sniffed.
 
 DuckDB parses a delimited file twice: a first pass only tokenises it and collects the malformed records (with
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from openasm.ingest.csv_dialect import (
+from openasm.engine_csv import (
     QUOTE,
     CsvDialect,
     canonical_encoding,

@@ -3,6 +3,8 @@ standardized-amount fallback, post-acute care after an assigned stay, Part D by 
 
 from __future__ import annotations
 
+import csv
+
 import ibis
 import pytest
 
@@ -23,7 +25,7 @@ def _episode(bene_id: str, measure: str, start: str, end: str, days: int):
     })
 
 
-def _cost(engine, measure, lines, fills=(), ndc=(), diagnoses=(), episode=None):
+def _cost(engine, measure, lines, fills=(), ndc=(), diagnoses=(), episode=None, rules=RULES):
     stored = {
         "claim_line": engine.save("claim_line", table("claim_line", list(lines))),
         "claim_diagnosis": engine.save("claim_diagnosis", table("claim_diagnosis", list(diagnoses))),
@@ -31,10 +33,10 @@ def _cost(engine, measure, lines, fills=(), ndc=(), diagnoses=(), episode=None):
     }
     ndc_class = ibis.memtable({"ndc_code": [n for n, _ in ndc] or ["00000000000"],
                                "drug_class": [c for _, c in ndc] or ["none"]})
-    assigned = select_assigned_services(dx_codes=condition_dx_codes(RULES, measure), measure_id=measure,
-                                        ndc_class=ndc_class, rules=RULES, **stored)
-    cost_lines = engine.save("cost_line", assign_episode_costs(episode=episode, assigned_service=assigned, rules=RULES))
-    observed = summarize_observed_cost(episode=episode, episode_cost_line=cost_lines, rules=RULES)
+    assigned = select_assigned_services(dx_codes=condition_dx_codes(rules, measure), measure_id=measure,
+                                        ndc_class=ndc_class, rules=rules, **stored)
+    cost_lines = engine.save("cost_line", assign_episode_costs(episode=episode, assigned_service=assigned, rules=rules))
+    observed = summarize_observed_cost(episode=episode, episode_cost_line=cost_lines, rules=rules)
     return engine.fetch(cost_lines).to_pylist(), engine.fetch(observed).to_pylist()[0]
 
 
@@ -101,3 +103,33 @@ def test_episode_without_assigned_services_costs_zero(engine_for):
     rows, observed = _cost(engine, "COST_LBP_1", [visit("B9", "2027-02-01", hcpcs="72148")], episode=episode)
     assert rows == []
     assert (observed["observed_cost"], observed["assigned_line_count"]) == (0.0, 0)
+
+
+def test_heart_failure_em_counts_only_from_cardiology_and_primary_care(engine_for):
+    """ebcm §10.3: HF carrier E/M is assigned when a cardiology (06, C3, ...) or primary-care (11, 08, NP 50, ...)
+    clinician bills it; an orthopedist's or a pain specialist's E/M with the HF diagnosis is not. Echocardiography
+    carries no specialty condition."""
+    engine = engine_for("duckdb")
+    episode = _episode("B1", "COST_HF_1", "2027-01-01", "2027-12-31", 365)
+    em = {"hcpcs": "99214", "dx": "I5022"}
+    lines = [visit("B1", "2027-02-01", specialty="06", **em), visit("B1", "2027-02-02", specialty="C3", **em),
+             visit("B1", "2027-02-03", specialty="11", **em), visit("B1", "2027-02-04", specialty="50", **em),
+             visit("B1", "2027-02-05", specialty="20", **em), visit("B1", "2027-02-06", specialty="72", **em),
+             visit("B1", "2027-02-07", specialty="20", hcpcs="93306", dx="I5022")]
+    rows, _ = _cost(engine, "COST_HF_1", lines, episode=episode)
+    assert sorted(r["service_date"].day for r in rows) == [1, 2, 3, 4, 7]
+
+
+def test_unknown_billing_specialty_group_is_refused(engine_for, tmp_path):
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    shipped = RULES.code_list("cost.assignment_rules").to_pylist()
+    with (folder / "cost__assigned_service_rules.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(shipped[0]))
+        writer.writeheader()
+        writer.writerows({**r, "billing_specialty_group": "cardiologyy" if r["billing_specialty_group"] else ""}
+                         for r in shipped)
+    episode = _episode("B1", "COST_HF_1", "2027-01-01", "2027-12-31", 365)
+    with pytest.raises(ValueError, match="billing_specialty_group 'cardiologyy' is not a group"):
+        _cost(engine_for("duckdb"), "COST_HF_1", [visit("B1", "2027-02-01", hcpcs="99214", dx="I5022")],
+              episode=episode, rules=RULES.with_code_lists(folder))

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from openasm.cost.risk_adjust import build_risk_features, fit_expected_cost
+from openasm.cost.risk_adjust import describe_risk_model_fit, fit_expected_cost
+from openasm.cost.risk_features import build_risk_features
 from openasm.cost.specialty_adjust import adjust_for_specialty
 from tests.conftest import assert_tables_equal
 from tests.cost.conftest import run
@@ -179,8 +180,10 @@ def test_winsorize_floor_renormalize_outliers_golden(rules) -> None:
                           ("E4", "COST_HF_1", 400.0), ("E5", "COST_HF_1", 10000.0)])
     features = _features([(e, "intercept", 1.0) for e in ("E1", "E2", "E3", "E4", "E5")]
                          + [("E1", "g", 1.0), ("E2", "g", 1.0)])
-    expected, _ = fit_expected_cost(episode_observed=observed, risk_feature=features,
-                                    rules=rules.with_overrides({"cost.exp_floor_pct": 30}))
+    # Five episodes for two features are below the minimum regression sample (10 per feature); switched off here
+    # to check the full model's arithmetic (the fallback is tested below).
+    expected, _ = fit_expected_cost(episode_observed=observed, risk_feature=features, rules=rules.with_overrides(
+        {"cost.exp_floor_pct": 30, "cost.ra_min_episodes_per_feature": 0}))
     rows = {r["episode_id"]: r for r in expected.to_pyarrow().to_pylist()}
     scale = 31848 / 35794.4
     e_low, e_high = 2423.2 / 3 * scale, 10316 / 3 * scale
@@ -192,6 +195,42 @@ def test_winsorize_floor_renormalize_outliers_golden(rules) -> None:
         assert rows[eid]["residual"] == pytest.approx(y - e, rel=1e-9)
         assert rows[eid]["is_outlier"] is outlier, eid
     assert sum(r["expected_cost"] for r in rows.values()) == pytest.approx(10616, rel=1e-12)
+
+
+def test_below_the_minimum_sample_expected_is_the_mean(rules) -> None:
+    """The same five episodes with the shipped minimum (10 episodes per feature; 2 candidates need 20): the model
+    is the intercept alone, so Ê = mean(y) = 10616/5 = 2123.2 for every episode (floor and renormalization leave
+    a constant unchanged), and the fit says so."""
+    observed = _observed([(f"E{i}", "COST_HF_1", y) for i, y in enumerate((100.0, 200.0, 300.0, 400.0, 10000.0), 1)])
+    features = _features([(f"E{i}", "intercept", 1.0) for i in range(1, 6)] + [("E1", "g", 1.0), ("E2", "g", 1.0)])
+    expected, coef = fit_expected_cost(episode_observed=observed, risk_feature=features, rules=rules)
+    for row in expected.to_pyarrow().to_pylist():
+        assert row["expected_cost"] == pytest.approx(2123.2, rel=1e-12)
+    coefficients = {r["feature"]: r for r in coef.to_pyarrow().to_pylist()}
+    assert coefficients["intercept"]["coefficient"] == pytest.approx(2123.2, rel=1e-12)
+    assert coefficients["g"]["coefficient"] is None and not coefficients["g"]["is_in_model"]
+    assert {r["fit_episode_count"] for r in coefficients.values()} == {5}
+    assert describe_risk_model_fit(coef.to_pyarrow(), rules) == [{
+        "measure_id": "COST_HF_1", "fit_episode_count": 5, "candidate_feature_count": 2, "model_feature_count": 1,
+        "min_episodes_per_feature": 10.0, "min_fit_episodes": 20.0, "model": "intercept_only"}]
+
+
+def test_reduced_model_keeps_the_most_common_features(rules) -> None:
+    """40 HF episodes for 5 candidates (need 50): ⌊40/10⌋ = 4 features — the intercept and the three present on
+    the most episodes; the coefficients are OLS on those columns alone. LBP (3 candidates, 40 ≥ 30) is full."""
+    observed, features, dense = _synthetic(17, 40, BETAS, noise=500.0)
+    _, coef = fit_expected_cost(episode_observed=observed, risk_feature=features, rules=rules.with_overrides(NO_TRIM))
+    names, x, y = dense["COST_HF_1"]
+    counts = {name: int(x[:, j].sum()) for j, name in enumerate(names)}
+    kept = ["intercept"] + sorted((n for n in names if n != "intercept"), key=lambda n: (-counts[n], n))[:3]
+    columns = [names.index(n) for n in kept]
+    want = dict(zip(kept, np.linalg.lstsq(x[:, columns], y, rcond=None)[0]))
+    got = {r["feature"]: r for r in coef.to_pyarrow().to_pylist() if r["measure_id"] == "COST_HF_1"}
+    assert {f for f, r in got.items() if r["is_in_model"]} == set(kept) and len(got) == 5
+    for feature in kept:
+        assert got[feature]["coefficient"] == pytest.approx(want[feature], rel=1e-9)
+    fits = {f["measure_id"]: f["model"] for f in describe_risk_model_fit(coef.to_pyarrow(), rules)}
+    assert fits == {"COST_HF_1": "reduced", "COST_LBP_1": "full"}
 
 
 def test_renormalized_mean_expected_equals_mean_y(rules) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from openasm.episodes.attribution import assign_clinician_specialty, attribute_clinicians
+from openasm.episodes.attribution import attribute_clinicians
 from openasm.episodes.group import group_episodes
+from openasm.episodes.specialty import assign_clinician_specialty
 from openasm.rules import load_rules
 
 from .factory import TIN_A, bene, npi, table, visit, world

@@ -15,9 +15,10 @@ import pytest
 from openasm.episodes.attribution import attribute_clinicians
 from openasm.episodes.group import group_episodes
 from openasm.ingest.final_action import resolve_final_action
-from openasm.pipeline import run_ingest
 from openasm.rules import load_rules
 from openasm.synth import generate_world
+
+from ..conftest import ingest_folder
 
 FLOOR = 0.95
 KEYS = ["bene_id", "measure_id", "billing_tin"]
@@ -30,7 +31,7 @@ def grouped(tmp_path_factory):
     base = tmp_path_factory.mktemp("truth")
     generate_world(out_dir=base / "world", benes=4000, seed=5, first_year=2025, last_year=2027)
     engine = connect("duckdb", base / "run")
-    run_ingest(engine, base / "world")
+    ingest_folder(engine, base / "world")
     rules = load_rules(2027)
     claim_line = engine.save("claim_line_status", resolve_final_action(claims=engine.table("claim_line")))
     out = group_episodes(claim_line=claim_line, claim_diagnosis=engine.table("claim_diagnosis"),

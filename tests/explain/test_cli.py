@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import typer
-from rich.console import Console
 from typer.testing import CliRunner
 
-from openasm.explain import cli as explain_cli
+from openasm.cli import app
 from openasm.explain.render import OWN_FLAG
 
 from .fixtures import A, B, write_run
@@ -17,21 +15,10 @@ from .fixtures import A, B, write_run
 runner = CliRunner()
 
 
-@pytest.fixture
-def app(monkeypatch):
-    monkeypatch.setattr(explain_cli, "console", Console(width=300))
-    monkeypatch.setattr(explain_cli, "err_console", Console(width=300, stderr=True))
-    fresh = typer.Typer()
-    explain_cli.register(fresh)
-
-    @fresh.command()
-    def other() -> None:  # a second command, so `explain` stays a named subcommand as in openasm
-        """Placeholder."""
-
-    return fresh
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
-def test_explain_prints_the_chain_as_markdown(app, tmp_path):
+def test_explain_prints_the_chain_as_markdown(tmp_path):
     run = write_run(tmp_path / "run")
     result = runner.invoke(app, ["explain", "--npi", A, "--py", "2027", "--run", str(run), "--format", "markdown"])
     assert result.exit_code == 0, result.output
@@ -44,7 +31,7 @@ def test_explain_prints_the_chain_as_markdown(app, tmp_path):
     assert "23 of 23 numbers rest on a secondary or default value" in out
 
 
-def test_explain_rich_output(app, tmp_path):
+def test_explain_rich_output(tmp_path):
     run = write_run(tmp_path / "run")
     result = runner.invoke(app, ["explain", "--npi", A, "--run", str(run)])
     assert result.exit_code == 0, result.output
@@ -52,7 +39,7 @@ def test_explain_rich_output(app, tmp_path):
     assert "Parameters used" in result.output and "secondary" in result.output
 
 
-def test_tin_level_cost_rows_are_read(app, tmp_path):
+def test_tin_level_cost_rows_are_read(tmp_path):
     from .fixtures import tables
 
     scores = [{**r, "cost_entity_level": "tin", "cost_measure_id": "COST_HF_1"} for r in tables()["participant_score"]]
@@ -62,7 +49,7 @@ def test_tin_level_cost_rows_are_read(app, tmp_path):
     assert "| Cost COST_HF_1 | 6.00 points | 300 episodes at tin level" in result.output
 
 
-def test_missing_table_names_the_stage_to_run(app, tmp_path):
+def test_missing_table_names_the_stage_to_run(tmp_path):
     run = write_run(tmp_path / "run", skip=("payment_adjustment",))
     result = runner.invoke(app, ["explain", "--npi", A, "--run", str(run)])
     assert result.exit_code == 2
@@ -72,7 +59,7 @@ def test_missing_table_names_the_stage_to_run(app, tmp_path):
     assert result.exit_code == 2 and "quality stage" in result.output
 
 
-def test_unknown_npi_and_year_fail_clearly(app, tmp_path):
+def test_unknown_npi_and_year_fail_clearly(tmp_path):
     run = write_run(tmp_path / "run")
     result = runner.invoke(app, ["explain", "--npi", "1999999999", "--run", str(run)])
     assert result.exit_code == 2 and "NPI 1999999999 has no participant_score row" in result.output
@@ -82,7 +69,7 @@ def test_unknown_npi_and_year_fail_clearly(app, tmp_path):
     assert result.exit_code == 2 and "--format" in result.output
 
 
-def test_override_and_manifest_difference_are_shown(app, tmp_path):
+def test_override_and_manifest_difference_are_shown(tmp_path):
     run = write_run(tmp_path / "run")
     (run / "manifest.json").write_text(json.dumps({"rules_used": [
         {"name": "payment.risk_level", "value": "0.1", "evidence": "override"}]}))

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from openasm.ingest.csv_dialect import CsvDialect, CsvFormatError
-from openasm.pipeline import quarantine_share_failures, run_claims_summary, run_ingest
+from openasm.engine_csv import CsvDialect, CsvFormatError
 from openasm.rules import load_rules
+from openasm.runs import ingest as ingest_runner
+from openasm.runs.ingest import IngestInputs, quarantine_share_failures
+from openasm.runs.summary import run_summary
 
 from .cases import _line
 
@@ -60,6 +62,12 @@ def _folder(tmp_path: Path, claim_line: str | bytes, delimiter: str = ",") -> Pa
     else:
         target.write_text(claim_line, encoding="utf-8")
     return folder
+
+
+def run_ingest(engine, folder: Path, dialect: CsvDialect | None = None, rules=None):
+    """The ingest runner on a folder of canonical tables, into the engine's run folder."""
+    inputs = IngestInputs(folder, "canonical", dialect or CsvDialect())
+    return ingest_runner.run_ingest(engine, rules, engine.run_dir, inputs)
 
 
 def _quarantine(engine, table: str = "claim_line") -> list[dict]:
@@ -164,7 +172,7 @@ def test_huge_amounts_cannot_turn_totals_infinite(tmp_path, engine_for):
     engine = engine_for("duckdb")
     run_ingest(engine, _folder(tmp_path, _csv_text(rows)))
     assert {r["reason"] for r in _quarantine(engine)} == {"amount too large to hold to the cent (beyond ±2^53 cents)"}
-    run_claims_summary(engine, load_rules(2027), tmp_path / "run-duckdb")
+    run_summary(engine, load_rules(2027), engine.run_dir)
     for row in engine.fetch(engine.table("spend_by_setting")).to_pylist():
         assert all(row[c] is None or math.isfinite(row[c]) for c in ("allowed_amount", "allowed_share")), row
 
@@ -234,3 +242,25 @@ def test_bare_carriage_return_outside_quotes_does_not_stop_the_file(tmp_path, en
     reasons = [(r["column_name"], r["reason"]) for r in _quarantine(engine)]
     assert reasons[-1] == ("hcpcs_code", "not a valid hcpcs code shape")
     assert all(reason.startswith("malformed CSV record") for column, reason in reasons[:-1])
+
+
+@pytest.mark.usefixtures("wide_console")
+def test_cli_ingest_fails_on_a_mostly_quarantined_table_and_reads_the_given_delimiter(tmp_path):
+    from typer.testing import CliRunner
+
+    from openasm.cli import app
+
+    rows = [_line(f"D{i}", 1, claim_from_date="01/05/2025", claim_thru_date="01/05/2025") for i in range(3)]
+    folder = _folder(tmp_path, _csv_text(rows, ";"), ";")
+    cli = CliRunner()
+    failed = cli.invoke(app, ["ingest", str(folder), "--out", str(tmp_path / "run-a"), "--delimiter", "semicolon"],
+                        terminal_width=250)
+    said = " ".join(failed.output.split())
+    assert failed.exit_code != 0
+    assert "claim_line: 3 of 3 rows quarantined" in said
+    assert "claim_from_date: not a valid date (3 rows)" in said and SECRET_BENE not in said
+    manifest = (tmp_path / "run-a" / "manifest.json").read_text()
+    assert "quarantine_share_failures" in manifest and "ingest.max_quarantine_share" in manifest
+    allowed = cli.invoke(app, ["ingest", str(folder), "--out", str(tmp_path / "run-b"), "--delimiter", ";",
+                               "--set", "ingest.max_quarantine_share=1"], terminal_width=250)
+    assert allowed.exit_code == 0, allowed.output

@@ -12,13 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openasm.engine import connect
-from openasm.ingest.csv_dialect import CsvDialect, CsvFormatError
-from openasm.pipeline import ingest_table
-from openasm.schema import CANONICAL_TABLES
+from openasm.engine_csv import CsvDialect, CsvFormatError
+from openasm.ingest.raw import read_canonical_files
+from openasm.runs.ingest import ingest_table
 
 from .cases import _line
 
-CLAIM_LINE = CANONICAL_TABLES["claim_line"]
 HEADER = list(_line("C0", 1))
 TEMPLATE = [value.encode() for value in _line("C0", 1).values()]
 SPECIAL = [b",", b'"', b"\n", b"\r\n", b"\r", b";", b"\t", b"\x00", b"\xff", b"\xc3\xa9", b" ", b"1.6", b"NaN"]
@@ -60,7 +59,7 @@ def _check(engine, data: bytes, dialect: CsvDialect) -> None:
         path = Path(folder) / "claim_line.csv"
         path.write_bytes(data)
         try:
-            record, _, quarantine = ingest_table(engine, CLAIM_LINE, [path], dialect)
+            record, _, quarantine = ingest_table(engine, read_canonical_files(engine, "claim_line", [path], dialect), None)
         except CsvFormatError as err:
             # Only bytes that are not valid in the encoding may stop the file, with one line naming it.
             assert dialect.encoding == "utf-8", err

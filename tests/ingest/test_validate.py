@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from openasm.ingest.sources import IngestFileError
-from openasm.pipeline import run_ingest
 from openasm.schema import CANONICAL_TABLES
 
+from ..conftest import ingest_folder
 from .cases import TABLES, expected_quarantine, write_case_folder
 
 
@@ -23,7 +23,7 @@ def _quarantine_by_row(engine) -> dict[tuple[str, int], tuple[str, str]]:
 def test_each_broken_row_is_quarantined_with_its_reason(tmp_path, backend, engine_for):
     folder = write_case_folder(tmp_path / "input")
     engine = engine_for(backend)
-    result = run_ingest(engine, folder)
+    result = ingest_folder(engine, folder)
     got = _quarantine_by_row(engine)
     expected = expected_quarantine()
     assert set(got) == set(expected), {"unexpected": set(got) - set(expected), "missed": set(expected) - set(got)}
@@ -39,7 +39,7 @@ def test_each_broken_row_is_quarantined_with_its_reason(tmp_path, backend, engin
 
 def test_accepted_rows_are_typed_per_contract(tmp_path, engine_for):
     engine = engine_for("duckdb")
-    run_ingest(engine, write_case_folder(tmp_path / "input"))
+    ingest_folder(engine, write_case_folder(tmp_path / "input"))
     claim_line = engine.fetch(engine.table("claim_line"))
     assert claim_line.schema == CANONICAL_TABLES["claim_line"].ibis_schema().to_pyarrow()
     first = [r for r in claim_line.to_pylist() if r["claim_id"] == "C1" and r["line_number"] == 1][0]
@@ -64,8 +64,8 @@ def test_parquet_parts_and_csv_give_the_same_verdicts(tmp_path, engine_for):
         half = table.num_rows // 2
         pq.write_table(table.slice(0, half), part_dir / "part-0.parquet")
         pq.write_table(table.slice(half), part_dir / "part-1.parquet")
-    from_csv = run_ingest(engine_for("duckdb", tmp_path / "run-csv"), csv_folder)
-    from_parquet = run_ingest(engine_for("duckdb", tmp_path / "run-parquet"), parquet_folder)
+    from_csv = ingest_folder(engine_for("duckdb", tmp_path / "run-csv"), csv_folder)
+    from_parquet = ingest_folder(engine_for("duckdb", tmp_path / "run-parquet"), parquet_folder)
     for name in TABLES:
         a, b = from_csv.tables[name], from_parquet.tables[name]
         assert (a.read, a.accepted, a.quarantined) == (b.read, b.accepted, b.quarantined), name
@@ -78,7 +78,7 @@ def test_typed_parquet_input_is_checked_too(tmp_path, engine_for):
     })
     pq.write_table(beneficiary, folder / "beneficiary.parquet")
     engine = engine_for("duckdb")
-    result = run_ingest(engine, folder)
+    result = ingest_folder(engine, folder)
     # An integer where a date belongs is not silently converted: both rows are quarantined.
     assert result.tables["beneficiary"].quarantined == 2
     reasons = {r["reason"] for r in engine.fetch(engine.table("quarantine")).to_pylist()
@@ -90,7 +90,7 @@ def test_missing_required_column_names_file_and_column(tmp_path, engine_for):
     folder = write_case_folder(tmp_path / "input")
     (folder / "claim_line.csv").write_text("claim_id,line_number,bene_id\nC1,1,B1\n")
     with pytest.raises(IngestFileError) as err:
-        run_ingest(engine_for("duckdb"), folder)
+        ingest_folder(engine_for("duckdb"), folder)
     assert "claim_line.csv" in str(err.value) and "'claim_type'" in str(err.value)
 
 
@@ -98,7 +98,7 @@ def test_missing_required_table_is_named(tmp_path, engine_for):
     folder = write_case_folder(tmp_path / "input")
     (folder / "enrollment.csv").unlink()
     with pytest.raises(IngestFileError, match="required table\\(s\\) missing: enrollment"):
-        run_ingest(engine_for("duckdb"), folder)
+        ingest_folder(engine_for("duckdb"), folder)
 
 
 def test_unreadable_file_is_named(tmp_path, engine_for):
@@ -106,7 +106,7 @@ def test_unreadable_file_is_named(tmp_path, engine_for):
     (folder / "clinician.csv").unlink()
     (folder / "clinician.parquet").write_bytes(b"this is not parquet")
     with pytest.raises(Exception) as err:
-        run_ingest(engine_for("duckdb"), folder)
+        ingest_folder(engine_for("duckdb"), folder)
     assert "clinician.parquet" in str(err.value)
 
 
@@ -114,24 +114,24 @@ def test_unrecognised_entries_are_reported_not_read(tmp_path, engine_for):
     folder = write_case_folder(tmp_path / "input")
     (folder / "notes.txt").write_text("hello")
     (folder / "truth").mkdir()
-    result = run_ingest(engine_for("duckdb"), folder)
+    result = ingest_folder(engine_for("duckdb"), folder)
     assert result.ignored_entries == ["notes.txt", "truth"]
 
 
 def test_optional_tables_may_be_absent(tmp_path, engine_for):
     folder = write_case_folder(tmp_path / "input", {k: TABLES[k] for k in ("beneficiary", "enrollment", "claim_line")})
     engine = engine_for("duckdb")
-    result = run_ingest(engine, folder)
+    result = ingest_folder(engine, folder)
     assert not result.tables["pharmacy_claim"].provided
     assert engine.fetch(engine.table("pharmacy_claim")).num_rows == 0
 
 
 def test_reingest_drops_final_action_derived_from_the_old_claims(tmp_path, engine_for):
-    from openasm.pipeline import ensure_final_action
+    from openasm.runs.final_action import ensure_final_action
 
     engine = engine_for("duckdb")
-    run_ingest(engine, write_case_folder(tmp_path / "input"))
+    ingest_folder(engine, write_case_folder(tmp_path / "input"))
     ensure_final_action(engine)
     assert engine.has_table("claim_line_status")
-    run_ingest(engine, write_case_folder(tmp_path / "input"))
+    ingest_folder(engine, write_case_folder(tmp_path / "input"))
     assert not engine.has_table("claim_line_status") and not engine.has_table("pharmacy_claim_status")

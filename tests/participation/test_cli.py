@@ -6,32 +6,19 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-import typer
-from rich.console import Console
 from typer.testing import CliRunner
 
+from openasm.cli import app
 from openasm.engine import connect
-from openasm.participation import cli
-from openasm.participation.cli import register
-from openasm.pipeline import run_ingest, write_manifest
+from openasm.runs.ingest import IngestInputs, run_ingest
+from openasm.runs.execute import execute_stage
 
 from .test_participant_list import HEADER, ROWS, _write_csv
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Rich wraps to the terminal width; tests read whole lines."""
-    monkeypatch.setattr(cli, "console", Console(width=300))
-    monkeypatch.setattr(cli, "err_console", Console(width=300, stderr=True))
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    built = typer.Typer()
-    register(built)
-    return built
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +27,13 @@ def run_dir(participation_world, tmp_path_factory):
     run = tmp_path_factory.mktemp("cli-run")
     engine = connect("duckdb", run)
     try:
-        write_manifest(run, engine=engine, ingest=run_ingest(engine, participation_world), rules=None)
+        execute_stage(run_ingest, engine, None, run, IngestInputs(participation_world))
     finally:
         engine.close()
     return run
 
 
-def test_lookup_prints_matching_rows(app, tmp_path):
+def test_lookup_prints_matching_rows(tmp_path):
     path = _write_csv(tmp_path / "asm.csv", HEADER, ROWS)
     result = runner.invoke(app, ["lookup", "--file", str(path), "--name", "john smith"])
     assert result.exit_code == 0, result.output
@@ -56,7 +43,7 @@ def test_lookup_prints_matching_rows(app, tmp_path):
     assert by_org.exit_code == 0 and "GARCIA" in by_org.output
 
 
-def test_lookup_without_match_or_criteria_or_with_a_bad_file(app, tmp_path):
+def test_lookup_without_match_or_criteria_or_with_a_bad_file(tmp_path):
     path = _write_csv(tmp_path / "asm.csv", HEADER, ROWS)
     none = runner.invoke(app, ["lookup", "--file", str(path), "--npi", "1999999999"])
     assert none.exit_code == 1 and "no clinician" in none.output
@@ -66,7 +53,7 @@ def test_lookup_without_match_or_criteria_or_with_a_bad_file(app, tmp_path):
     assert failed.exit_code == 2 and "missing column(s) NPI" in failed.output
 
 
-def test_participate_writes_the_table_and_the_comparison(app, run_dir, tmp_path):
+def test_participate_writes_the_table_and_the_comparison(run_dir, tmp_path):
     areas = tmp_path / "areas.csv"
     clinician = connect("duckdb", run_dir)
     try:
@@ -109,7 +96,7 @@ def test_participate_writes_the_table_and_the_comparison(app, run_dir, tmp_path)
     assert locked["1000000004"]["first_selected_year"] == 2027
 
 
-def test_participate_refuses_bad_input(app, run_dir, tmp_path):
+def test_participate_refuses_bad_input(run_dir, tmp_path):
     assert runner.invoke(app, ["participate", str(run_dir)]).exit_code == 2
     no_run = runner.invoke(app, ["participate", str(tmp_path / "none"), "--py", "2028"])
     assert no_run.exit_code == 2 and "manifest.json" in no_run.output

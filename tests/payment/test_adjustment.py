@@ -110,8 +110,8 @@ def test_neutral_participants_are_outside_pool_and_scaling(engine):
 
 
 def test_risk_level_follows_the_payment_year(engine):
-    got = _run(engine, WORKED, load_rules(2030))  # PaY 2032: 12% by default
-    assert got["F"]["adjustment_factor"] == pytest.approx(-0.12)
+    got = _run(engine, WORKED, load_rules(2030))  # PaY 2032: 11% by default (asm-model.md §7.2)
+    assert got["F"]["adjustment_factor"] == pytest.approx(-0.11)
     assert got["A"]["payment_year"] == 2032
 
 

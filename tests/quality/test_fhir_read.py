@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from openasm.pipeline_quality import run_fhir_ingest
 from openasm.quality.fhir_flatten import UnusableResource, parse_fhir_instant
 from openasm.quality.fhir_read import FhirInputError, read_fhir
+from openasm.runs.fhir_ingest import FhirInputs, run_fhir_ingest
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "birthDate": "1950-04-02", "gender": "female"}
 ENCOUNTER = {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": {"reference": "Patient/p1"},
@@ -147,7 +147,7 @@ def test_ingest_gives_the_same_tables_on_both_backends(tmp_path: Path, backend: 
     write(inputs / "e.json", ENCOUNTER)
     write(inputs / "bad.json", "{")
     engine = engine_for(backend)
-    result = run_fhir_ingest(engine, [inputs], tmp_path / "out")
+    result = run_fhir_ingest(engine, None, tmp_path / "out", FhirInputs((inputs,)))
     assert result.reconciles and result.resources_quarantined == 1
     encounter = engine.fetch(engine.table("encounter")).to_pylist()
     assert encounter[0]["period_start"] == datetime(2025, 3, 10, 13, 0)

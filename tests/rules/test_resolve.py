@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openasm.rules import RulesError, load_parameter_files, load_rules, parse_override
-from openasm.rules.resolve import _package_rules_dir
+from openasm.rules.files import package_rules_dir
 
 
 # ------------------------------------------------------------------------------------------- hand-computed
@@ -19,9 +19,9 @@ from openasm.rules.resolve import _package_rules_dir
     ("performance_year", "payment_year", "risk_level"),
     [
         (2027, 2029, 0.09),  # PaY = 2027 + 2 = 2029 -> key 2029: 9%
-        (2028, 2030, 0.10),  # 2028 + 2 = 2030 -> 10%
-        (2029, 2031, 0.11),  # 2029 + 2 = 2031 -> 11%
-        (2030, 2032, 0.12),  # 2030 + 2 = 2032 -> 12%
+        (2028, 2030, 0.09),  # 2028 + 2 = 2030 -> 9% (asm-model.md §7.2: 9% in the first two payment years)
+        (2029, 2031, 0.10),  # 2029 + 2 = 2031 -> 10%
+        (2030, 2032, 0.11),  # 2030 + 2 = 2032 -> 11%
         (2031, 2033, 0.12),  # 2031 + 2 = 2033 -> 12%
     ],
 )
@@ -141,8 +141,8 @@ def test_override_errors_name_the_parameter(overrides: dict, message: str) -> No
 
 # ------------------------------------------------------------------------------------------- broken folders
 def _copy_rules(tmp_path: Path) -> Path:
-    shutil.copytree(_package_rules_dir() / "params", tmp_path / "params")
-    shutil.copytree(_package_rules_dir() / "codes", tmp_path / "codes")
+    shutil.copytree(package_rules_dir() / "params", tmp_path / "params")
+    shutil.copytree(package_rules_dir() / "codes", tmp_path / "codes")
     return tmp_path
 
 
@@ -227,8 +227,12 @@ def test_parameter_without_value_for_the_year_names_it(tmp_path: Path) -> None:
     base = _copy_rules(tmp_path)
     _edit_yaml(base / "params/cost/weight.yaml",
                lambda d: d.update(values={2030: {"value": 0.5, "evidence": "reg"}}))
+    rules = load_rules(2027, rules_dir=base)  # resolved when read: only a stage reading it fails
     with pytest.raises(RulesError, match=r"parameter cost\.weight has no value on or before 2027"):
-        load_rules(2027, rules_dir=base)
+        rules.value("cost.weight")
+    assert "cost.weight" in rules.unresolved() and "cost.weight" not in {r.name for r in rules.all()}
+    with pytest.raises(RulesError, match=r"parameter cost\.weight has no value on or before 2027"):
+        load_rules(2027, {"cost.weight": 0.4}, rules_dir=base)
 
 
 def test_missing_params_folder(tmp_path: Path) -> None:

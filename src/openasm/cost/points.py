@@ -17,6 +17,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 
+from openasm import array_ops as ops
 from openasm.cost.benchmarks import EPISODES, MEASURE, SCORE, Knot, band_knots
 from openasm.rules import RulesError, RulesForYear
 
@@ -32,21 +33,25 @@ def knots_in_table(columns: Sequence[str], rules: RulesForYear) -> tuple[Knot, .
     return present
 
 
-def points_expression(score: ir.NumericValue, knots: Sequence[tuple[ir.NumericValue, float]]) -> ir.FloatingValue:
-    """§9.1: CASE over ascending (knot value, points) pairs: flat at both ends, linear in between.
-
-    A zero-width band (two equal knots) is never the matching branch; `nullif` only keeps the division defined.
-    Null when the score or any knot is null.
-    """
+def piecewise_points(score: Any, knots: Sequence[tuple[Any, float]]) -> Any:
+    """§9.1: points of a cost score on ascending (knot value, points) pairs: flat at both ends, linear in between
+    (lower cost earns more points). One text for Ibis columns and numpy arrays (`openasm.array_ops`): the engine's
+    stage and the decision tools run it alike. A zero-width band is never the matching branch; null when the score
+    or any knot is null."""
     (first_x, first_p), (_, last_p) = knots[0], knots[-1]
-    branches = [(score <= first_x, ibis.literal(first_p, "float64"))]
+    branches = [(score <= first_x, first_p)]
     for (x0, p0), (x1, p1) in itertools.pairwise(knots):
-        branches.append((score <= x1, p0 + (p1 - p0) * (score - x0) / (x1 - x0).nullif(0)))
-    mapped = ibis.cases(*branches, else_=ibis.literal(last_p, "float64"))
-    defined = score.notnull()
+        branches.append((score <= x1, p0 + (p1 - p0) * ops.safe_divide(score - x0, x1 - x0)))
+    mapped = ops.select(branches, last_p)
+    defined = ops.notnull(score)
     for x, _ in knots:
-        defined &= x.notnull()
-    return ibis.ifelse(defined, mapped, ibis.null("float64"))
+        defined = defined & ops.notnull(x)
+    return ops.where(defined, mapped, ops.null_float(mapped))
+
+
+def points_expression(score: ir.NumericValue, knots: Sequence[tuple[ir.NumericValue, float]]) -> ir.FloatingValue:
+    """§9.1: `piecewise_points` on Ibis columns (a CASE over the knots)."""
+    return piecewise_points(score, knots)
 
 
 def score_cost_points(*, measure_score: ir.Table, knots: ir.Table, rules: RulesForYear) -> ir.Table:
@@ -56,8 +61,9 @@ def score_cost_points(*, measure_score: ir.Table, knots: ir.Table, rules: RulesF
     columns pass through) and a knot table (grain measure_id; see `openasm.cost.benchmarks`). Output: the
     `measure_score` rows, same grain, plus `achievement_points` (float64). Points are null when the entity has
     fewer than `cost.case_minimum` episodes (the measure is not scored), when its score is null, or when its
-    measure has no knots.
+    measure has no knots. MIPS cost improvement scoring is not added (`cost.improvement_scoring` false).
     """
+    rules.require({"cost.improvement_scoring": False})
     method = rules.value("cost.points_interpolation")
     if method != "linear":
         raise RulesError(f"cost.points_interpolation={method!r} is not implemented")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from openasm.episodes.qualifying import final_lines
+from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 
 SHARE_UNITS = ("line", "claim", "service_date")
@@ -21,7 +21,7 @@ def _share_services(
         lines = lines.filter(lines.claim_type == "carrier")
         return lines.select(
             "bene_id", "billing_tin", "rendering_npi", "claim_id", "line_number",
-            service_date=lines.line_from_date.fill_null(lines.claim_from_date),
+            service_date=line_service_date(lines),
         )
     raise ValueError(f"episodes.npi_share_services: unsupported value {measure_services!r}")
 
@@ -36,7 +36,10 @@ def attribute_clinicians(
 
     Grain: episode x NPI (every NPI with a counted service, attributed or not). Columns: episode_id,
     measure_id, billing_tin, rendering_npi, npi_service_count, tin_service_count, service_share, is_attributed.
+    The group is the TIN that opened the window, every TIN keeping its own episodes, with no extra NPI filter.
     """
+    rules.require({"episodes.group_attribution": "taw_tin", "episodes.multi_tin_attribution": True,
+                   "episodes.npi_filter": "none"})
     threshold = float(rules.value("episodes.npi_share_threshold"))
     unit = rules.value("episodes.npi_share_unit")
     if unit not in SHARE_UNITS:
@@ -75,46 +78,4 @@ def attribute_clinicians(
         tin_service_count=shares.tin_service_count.cast("int64"),
         service_share=share,
         is_attributed=share >= threshold,
-    )
-
-
-def assign_clinician_specialty(*, claim_line: ir.Table, clinician: ir.Table, rules: RulesForYear) -> ir.Table:
-    """ebcm §4: an NPI's specialty is the plurality `provider_specialty_code` on its Part B lines in the
-    performance year (`episodes.npi_specialty_basis`: claim_count or allowed_charges; ties go to the lower
-    code); a non-null `clinician.specialty_code` overrides it for that NPI.
-
-    Grain: NPI. Columns: rendering_npi, specialty_code, specialty_source (claims | clinician_table).
-    """
-    basis = rules.value("episodes.npi_specialty_basis")
-    year = rules.performance_year
-    lines = final_lines(claim_line)
-    lines = lines.filter(
-        lines.claim_type.isin(("carrier", "dme")) & lines.rendering_npi.notnull()
-        & lines.provider_specialty_code.notnull()
-        & (lines.line_from_date.fill_null(lines.claim_from_date).year() == year)
-    )
-    if basis == "claim_count":
-        weight = lines.claim_id.nunique()
-    elif basis == "allowed_charges":
-        weight = lines.allowed_amount.sum()
-    else:
-        raise ValueError(f"episodes.npi_specialty_basis: unsupported value {basis!r}")
-    tallies = lines.group_by("rendering_npi", "provider_specialty_code").agg(_weight=weight)
-    ranked = tallies.mutate(
-        _rank=ibis.row_number().over(
-            ibis.window(group_by="rendering_npi", order_by=[ibis.desc("_weight"), "provider_specialty_code"])
-        )
-    )
-    from_claims = ranked.filter(ranked._rank == 0).select(
-        "rendering_npi", _claims_specialty=ranked.provider_specialty_code
-    )
-    overrides = clinician.filter(clinician.specialty_code.notnull())
-    overrides = overrides.group_by(_npi=overrides.npi).agg(_table_specialty=overrides.specialty_code.min())
-    npis = from_claims.select("rendering_npi").union(overrides.select(rendering_npi=overrides._npi)).distinct()
-    merged = npis.left_join(from_claims, "rendering_npi").drop("rendering_npi_right")
-    merged = merged.left_join(overrides, merged.rendering_npi == overrides._npi).drop("_npi")
-    return merged.select(
-        "rendering_npi",
-        specialty_code=merged._table_specialty.fill_null(merged._claims_specialty),
-        specialty_source=ibis.ifelse(merged._table_specialty.notnull(), "clinician_table", "claims"),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -20,13 +22,27 @@ def final_lines(claim_line: ir.Table) -> ir.Table:
     return claim_line
 
 
+def line_service_date(lines: ir.Table) -> ir.DateValue:
+    """A line's service date: the line from-date, else the claim from-date."""
+    return lines.line_from_date.fill_null(lines.claim_from_date)
+
+
+def history_start_date(rules: RulesForYear) -> dt.date:
+    """ebcm §3.2: the first day of the claims history attribution windows are built from, the performance year's
+    first day minus `episodes.history_lookback_days` (730: from 2025-01-01 for PY2027). A window that began
+    earlier starts at its first confirmed trigger inside the history."""
+    lookback = int(rules.value("episodes.history_lookback_days"))
+    return dt.date(rules.performance_year, 1, 1) - dt.timedelta(days=lookback)
+
+
 def select_qualifying_services(
     *, claim_line: ir.Table, claim_diagnosis: ir.Table, dx_codes: pa.Table, measure_id: str, rules: RulesForYear
 ) -> ir.Table:
     """ebcm §3.1: carrier lines whose HCPCS is on a service list and that carry a condition diagnosis.
 
     Diagnosis scope `episodes.dx_match_scope`: `line_or_header` (line diagnosis or any claim diagnosis) or
-    `line`. Telehealth lines count unless `episodes.count_telehealth` is false.
+    `line`. Telehealth lines count unless `episodes.count_telehealth` is false. Only lines dated on or after
+    `history_start_date` count (§3.2 claims history), so no window opens on an older claim.
     Grain: claim line. Columns: measure_id, bene_id, billing_tin, rendering_npi, claim_id, line_number,
     service_date, hcpcs_code, provider_specialty_code, is_trigger, is_confirm, is_reaffirm.
     """
@@ -35,7 +51,10 @@ def select_qualifying_services(
     reaffirm = sorted(set(service_codes(rules, measure_id, "episodes.reaffirm_hcpcs")) | set(trigger) | set(confirm))
     listed = sorted(set(trigger) | set(confirm) | set(reaffirm))
     lines = final_lines(claim_line)
-    lines = lines.filter((lines.claim_type == "carrier") & lines.hcpcs_code.isin(listed))
+    lines = lines.filter(
+        (lines.claim_type == "carrier") & lines.hcpcs_code.isin(listed)
+        & (line_service_date(lines) >= history_start_date(rules))
+    )
     if not rules.value("episodes.count_telehealth"):
         lines = lines.filter(~lines.place_of_service_code.fill_null("").isin(TELEHEALTH_PLACES_OF_SERVICE))
     line_dx_ok = diagnosis_matches(lines.line_dx_code, dx_codes)
@@ -49,7 +68,7 @@ def select_qualifying_services(
         lines = lines.filter(line_dx_ok)
     else:
         raise ValueError(f"episodes.dx_match_scope: unsupported value {scope!r}")
-    service_date = lines.line_from_date.fill_null(lines.claim_from_date)
+    service_date = line_service_date(lines)
     return lines.select(
         measure_id=ibis.literal(measure_id),
         bene_id=lines.bene_id,

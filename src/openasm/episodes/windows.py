@@ -73,7 +73,8 @@ def build_attribution_windows(
     """ebcm §3.2: open a TAW at each confirmed trigger outside a live window of the same bene x TIN, extend
     it by reaffirming services (`episodes.reaffirm_extends_window`), and truncate it at death
     (`episodes.death_policy` = truncate) and at the first month without Part A + Part B fee-for-service
-    coverage after it opens (§6 eligibility).
+    coverage after it opens (§6 eligibility). `qualifying` starts at the claims-history start (§3.2,
+    `qualifying.history_start_date`), so a window that began earlier opens at its first confirmed trigger there.
 
     Grain: measure x bene x TIN x window start. Columns: taw_id, measure_id, bene_id, billing_tin,
     taw_start_date, taw_end_date, taw_end_reason (window | death | eligibility), last_service_date.

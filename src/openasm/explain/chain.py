@@ -13,12 +13,10 @@ inputs a mismatch is reported in the step's `check`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-import pyarrow as pa
-
+from openasm.explain.formatting import check_recomputed, fmt, minus_points, num, pct, rows_for, rows_of, usd
 from openasm.rules import RulesForYear
 from openasm.rules.resolve import format_value
 
@@ -99,57 +97,12 @@ class Explanation:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def rows_of(table: pa.Table | Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """Rows of a fetched Arrow table or an iterable of dicts."""
-    if table is None:
-        return []
-    if isinstance(table, pa.Table):
-        return table.to_pylist()
-    return [dict(r) for r in table]
-
-
-def _for(rows: list[dict], npi: str, performance_year: int, npi_column: str = "npi") -> list[dict]:
-    return [r for r in rows if str(r.get(npi_column)) == npi
-            and ("performance_year" not in r or r["performance_year"] in (None, performance_year))]
-
-
 def _param(rules: RulesForYear, name: str) -> ParameterUse:
     rules.value(name)  # recorded as used, like any stage read
     r = rules.resolved(name)
     return ParameterUse(name=name, value=format_value(r.value), unit=r.unit,
                         evidence="override" if r.overridden else r.evidence, citations=r.citations,
                         lookup_year=r.lookup_year)
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
-
-
-def _pct(value: float | None, digits: int, signed: bool = True) -> str:
-    """A fraction as a percentage with `digits` decimals of the fraction (6 → 4 decimals of a percent)."""
-    if value is None:
-        return "—"
-    return f"{value * 100:{'+' if signed else ''}.{max(digits - 2, 0)}f}%"
-
-
-def _minus(points: float) -> str:
-    return f"−{_fmt(points, 0)} points" if points else "0 points"
-
-
-def _check(label: str, recomputed: float | None, stored: float | None, tol: float) -> str:
-    if recomputed is None or stored is None or abs(recomputed - stored) <= tol:
-        return ""
-    return f"{label}: recomputed {recomputed:.6g} differs from the stored {stored:.6g}"
 
 
 class _Chain:
@@ -172,13 +125,13 @@ class _Chain:
 # ----------------------------------------------------------------------------------------------- chain
 def explain_participant(
     *, npi: str, rules: RulesForYear, participant_score, quality_measure_score=None, quality_category_score=None,
-    measure_score=None, payment_adjustment=None, adjustment_dollars=None,
+    measure_score=None, payment_adjustment=None, adjustment_dollars=None, pool_invariant_check=None,
 ) -> Explanation:
     """§512.725–§512.750: the explanation of one NPI's final score, adjustment factor and dollars for
     `rules.performance_year`. Tables may hold other NPIs and years; only this NPI's rows are read."""
     npi = str(npi)
     py = rules.performance_year
-    score_rows = _for(rows_of(participant_score), npi, py)
+    score_rows = rows_for(rows_of(participant_score), npi, py)
     if not score_rows:
         raise ExplainError(f"NPI {npi} has no participant_score row for performance year {py}")
     if len(score_rows) > 1:
@@ -194,7 +147,9 @@ def explain_participant(
     if payment_adjustment is not None and not pay_rows:
         raise ExplainError(f"NPI {npi} has no payment_adjustment row for payment year {rules.payment_year}")
     if pay_rows:
-        _payment_steps(chain, npi, pay_rows[0], final, rows_of(adjustment_dollars))
+        pool_rows = [r for r in rows_of(pool_invariant_check) if r.get("cohort") == pay_rows[0].get("cohort")
+                     and r.get("payment_year", rules.payment_year) == rules.payment_year]
+        _payment_steps(chain, npi, pay_rows[0], final, rows_of(adjustment_dollars), pool_rows[0] if pool_rows else {})
     return Explanation(npi=npi, performance_year=py, payment_year=rules.payment_year, cohort=str(ps.get("cohort")),
                        tin=ps.get("tin"), steps=tuple(chain.steps))
 
@@ -203,33 +158,33 @@ def _quality_steps(chain: _Chain, npi: str, py: int, ps: dict, measures: list[di
     threshold = chain.rules.value("quality.data_completeness_threshold")
     minimum = chain.rules.value("quality.case_minimum")
     keys = []
-    for m in sorted(_for(measures, npi, py), key=lambda r: (str(r.get("measure_id")), str(r.get("collection_type")))):
-        points = _num(m.get("achievement_points"))
+    for m in sorted(rows_for(measures, npi, py), key=lambda r: (str(r.get("measure_id")), str(r.get("collection_type")))):
+        points = num(m.get("achievement_points"))
         counted = bool(m.get("is_counted"))
         key = f"quality_measure:{m.get('measure_id')}:{m.get('collection_type')}"
-        formula = (f"rate {_fmt(_num(m.get('performance_rate')), 4)} in decile {m.get('decile')} of the "
+        formula = (f"rate {fmt(num(m.get('performance_rate')), 4)} in decile {m.get('decile')} of the "
                    f"{m.get('benchmark_source')} benchmark: d + (rate − L) / (U − L), reversed for inverse "
                    f"measures; 0 if not reported or data completeness < {threshold}; left out below {minimum} "
                    "cases or without a benchmark")
-        note = (f"status {m.get('status')}; completeness {_fmt(_num(m.get('data_completeness')), 3)}; "
+        note = (f"status {m.get('status')}; completeness {fmt(num(m.get('data_completeness')), 3)}; "
                 f"{m.get('case_count')} cases; {'counted' if counted else 'not counted'}"
                 + ("; not the collection type that counts" if m.get("is_winner") is False else ""))
         keys.append(chain.add(key, f"Quality {m.get('measure_id')} ({m.get('collection_type')})", points,
-                              f"{_fmt(points)} points", formula, QUALITY_MEASURE_PARAMS, note=note))
-    cat = _for(categories, npi, py)
+                              f"{fmt(points)} points", formula, QUALITY_MEASURE_PARAMS, note=note))
+    cat = rows_for(categories, npi, py)
     source = cat[0] if cat else ps
-    pct = _num(ps.get("quality_score_pct"))
-    earned = _num(source.get("points_earned", source.get("quality_points_earned")))
-    available = _num(source.get("points_available", source.get("quality_points_available")))
+    pct = num(ps.get("quality_score_pct"))
+    earned = num(source.get("points_earned", source.get("quality_points_earned")))
+    available = num(source.get("points_available", source.get("quality_points_available")))
     recomputed = None if not available else min(100.0, 100.0 * (earned or 0.0) / available)
-    formula = f"min(100, Σ points / (10 × counted measures) × 100) = {_fmt(earned)} / {_fmt(available)} × 100"
+    formula = f"min(100, Σ points / (10 × counted measures) × 100) = {fmt(earned)} / {fmt(available)} × 100"
     submitted = ps.get("min_submission_met", source.get("min_submission_met", True))
     note = "" if submitted else "no valid quality submission: final score 0 (asm-model §3.2 item 7)"
     if ps.get("quality_status") not in (None, "scored"):
         note = f"quality status {ps.get('quality_status')}" + (f"; {note}" if note else "")
-    return chain.add("quality_category", "Quality category score", pct, f"{_fmt(pct, 1)} / 100", formula,
+    return chain.add("quality_category", "Quality category score", pct, f"{fmt(pct, 1)} / 100", formula,
                      ("quality.measures",), keys, note=note,
-                     check=_check("quality score", recomputed, pct, 1e-6) if submitted else "")
+                     check=check_recomputed("quality score", recomputed, pct, 1e-6) if submitted else "")
 
 
 def _cost_row(npi: str, ps: dict, measure_rows: list[dict]) -> dict | None:
@@ -250,60 +205,60 @@ def _cost_steps(chain: _Chain, npi: str, ps: dict, measure_rows: list[dict]) -> 
     deps = []
     points = None
     if m is not None:
-        points = _num(m.get("achievement_points"))
+        points = num(m.get("achievement_points"))
         formula = (f"{m.get('n_episodes')} episodes at {m.get('entity_level')} level, score "
-                   f"{_usd(_num(m.get('score_amount')))} (observed {_usd(_num(m.get('mean_observed_cost')))} / "
-                   f"expected {_usd(_num(m.get('mean_expected_cost')))}) placed on the cohort band table; lower "
+                   f"{usd(num(m.get('score_amount')))} (observed {usd(num(m.get('mean_observed_cost')))} / "
+                   f"expected {usd(num(m.get('mean_expected_cost')))}) placed on the cohort band table; lower "
                    "cost earns more points")
         note = "" if m.get("meets_case_minimum") else "below the case minimum: not scored"
         params = COST_MEASURE_PARAMS + (("scoring.cost_entity_level",) if "scoring.cost_entity_level"
                                         in chain.rules.values else ())
         deps.append(chain.add(f"cost_measure:{m.get('measure_id')}", f"Cost {m.get('measure_id')}", points,
-                              f"{_fmt(points)} points", formula, params, note=note))
-    pct = _num(ps.get("cost_score_pct"))
+                              f"{fmt(points)} points", formula, params, note=note))
+    pct = num(ps.get("cost_score_pct"))
     recomputed = None if points is None or not m.get("meets_case_minimum") else points * 10.0
     status = ps.get("cost_status")
     note = "" if m is not None else "no cost measure row for this NPI"
     if status not in (None, "scored"):
         note = f"cost status {status}" + (f"; {note}" if note else "")
-    return chain.add("cost_category", "Cost category score", pct, f"{_fmt(pct, 1)} / 100",
+    return chain.add("cost_category", "Cost category score", pct, f"{fmt(pct, 1)} / 100",
                      "points × 10 (one cost measure per cohort)", ("cost.measures",), deps, note=note,
-                     check=_check("cost score", recomputed, pct, 1e-6))
+                     check=check_recomputed("cost score", recomputed, pct, 1e-6))
 
 
 def _final_score_steps(chain: _Chain, ps: dict, quality: str, cost: str) -> str:
-    ia, pi, bonus = (_num(ps.get(c)) or 0.0 for c in ("ia_deduction_points", "pi_deduction_points", "bonus_points"))
+    ia, pi, bonus = (num(ps.get(c)) or 0.0 for c in ("ia_deduction_points", "pi_deduction_points", "bonus_points"))
     unmet = ps.get("ia_unmet_activities")
-    chain.add("ia_deduction", "Improvement activities deduction", ia, _minus(ia),
+    chain.add("ia_deduction", "Improvement activities deduction", ia, minus_points(ia),
               "10 points per unmet required activity (IA-1, IA-2), at most 20",
               ("ia_pi.ia_deduction_per_unmet_activity", "ia_pi.ia_deduction_max", "ia_pi.ia_min_period_days"),
               note="" if unmet is None else f"unmet activities: {unmet}")
     unmet = ps.get("pi_unmet_objectives")
-    chain.add("pi_deduction", "Promoting interoperability deduction", pi, _minus(pi),
+    chain.add("pi_deduction", "Promoting interoperability deduction", pi, minus_points(pi),
               "PI requirements not met → deduction", ("ia_pi.pi_deduction", "ia_pi.pi_min_period_days",
                                                      "ia_pi.pi_special_status_reweighting"),
               note="" if unmet is None else f"unmet objectives: {unmet}")
-    wq, wc = _num(ps.get("quality_weight_used")), _num(ps.get("cost_weight_used"))
-    q, c = _num(ps.get("quality_score_pct")), _num(ps.get("cost_score_pct"))
-    raw = _num(ps.get("raw_score"))
+    wq, wc = num(ps.get("quality_weight_used")), num(ps.get("cost_weight_used"))
+    q, c = num(ps.get("quality_score_pct")), num(ps.get("cost_score_pct"))
+    raw = num(ps.get("raw_score"))
     recomputed = None
     if wq is not None and wc is not None and not ps.get("is_neutral"):
         recomputed = wq * (q or 0.0) + wc * (c or 0.0) - ia - pi
-    formula = (f"w_Q × Q + w_C × C − D_IA − D_PI = {_fmt(wq)} × {_fmt(q)} + {_fmt(wc)} × {_fmt(c)} "
-               f"− {_fmt(ia, 0)} − {_fmt(pi, 0)}")
+    formula = (f"w_Q × Q + w_C × C − D_IA − D_PI = {fmt(wq)} × {fmt(q)} + {fmt(wc)} × {fmt(c)} "
+               f"− {fmt(ia, 0)} − {fmt(pi, 0)}")
     basis = ps.get("weight_basis")
-    chain.add("raw_score", "Raw final score", raw, _fmt(raw), formula,
+    chain.add("raw_score", "Raw final score", raw, fmt(raw), formula,
               ("quality.weight", "cost.weight", "scoring.reweight_policy"),
               (quality, cost, "ia_deduction", "pi_deduction"), note="" if basis is None else f"weights: {basis}",
-              check=_check("raw score", recomputed, raw, 1e-6))
+              check=check_recomputed("raw score", recomputed, raw, 1e-6))
     bonus_params = ("scoring.small_practice_score_bonus", "scoring.solo_practice_score_bonus",
                     "scoring.practice_size_bonus_mode")
     if "scoring.complex_patient_bonus_max" in chain.rules.values:
         bonus_params += ("scoring.complex_patient_bonus_max",)
-    chain.add("bonus", "Bonuses (complex patients, practice size)", bonus, f"+{_fmt(bonus)} points",
+    chain.add("bonus", "Bonuses (complex patients, practice size)", bonus, f"+{fmt(bonus)} points",
               "complex-patient points + practice-size factor × (raw + complex-patient points)", bonus_params,
               ("raw_score",))
-    fs = _num(ps.get("final_score"))
+    fs = num(ps.get("final_score"))
     zero_reason = ps.get("zero_score_reason")
     if ps.get("is_neutral"):
         note, recomputed = f"neutral ({ps.get('neutral_reason')}): adjustment 0, outside pool and scaling", None
@@ -312,27 +267,37 @@ def _final_score_steps(chain: _Chain, ps: dict, quality: str, cost: str) -> str:
     else:
         note = ""
         recomputed = None if raw is None else min(max(raw + bonus, 0.0), 100.0)
-    return chain.add("final_score", "Final score", fs, _fmt(fs), "clamp(raw + bonuses, 0, 100); ≤ 0 → 0",
+    return chain.add("final_score", "Final score", fs, fmt(fs), "clamp(raw + bonuses, 0, 100); ≤ 0 → 0",
                      ("scoring.zero_score_if_raw_nonpositive",), ("raw_score", "bonus"), note=note,
-                     check=_check("final score", recomputed, fs, 1e-6))
+                     check=check_recomputed("final score", recomputed, fs, 1e-6))
 
 
-def _payment_steps(chain: _Chain, npi: str, pa_row: dict, final: str, dollar_rows: list[dict]) -> None:
+def _clamp_note(raw: float, clamped: float, digits: int, pool_row: dict) -> str:
+    """When the ±RL clamp binds for this participant: its unclamped AF and what the cohort leaves unpaid."""
+    if abs(raw - clamped) <= 1e-12:
+        return ""
+    unpaid = num(pool_row.get("unpaid_pool_amount"))
+    return (f"the clamp binds: unclamped AF {pct(raw, digits)}"
+            + (f"; the cohort's pool leaves {usd(unpaid)} unpaid" if unpaid is not None else ""))
+
+
+def _payment_steps(chain: _Chain, npi: str, pa_row: dict, final: str, dollar_rows: list[dict],
+                   pool_row: dict) -> None:
     rules = chain.rules
     digits = int(rules.value("payment.af_display_decimals"))
-    fs, pb = _num(pa_row.get("final_score")), _num(pa_row.get("part_b_paid_amount"))
-    rl, ret = _num(pa_row.get("risk_level")), _num(pa_row.get("retention_rate"))
-    m, tfs = _num(pa_row.get("exchange_midpoint")), _num(pa_row.get("transformed_final_score"))
-    pool, sf = _num(pa_row.get("pool_amount")), _num(pa_row.get("scaling_factor"))
-    af = _num(pa_row.get("adjustment_factor"))
+    fs, pb = num(pa_row.get("final_score")), num(pa_row.get("part_b_paid_amount"))
+    rl, ret = num(pa_row.get("risk_level")), num(pa_row.get("retention_rate"))
+    m, tfs = num(pa_row.get("exchange_midpoint")), num(pa_row.get("transformed_final_score"))
+    pool, sf = num(pa_row.get("pool_amount")), num(pa_row.get("scaling_factor"))
+    af = num(pa_row.get("adjustment_factor"))
     neutral, positive = bool(pa_row.get("is_neutral")), (fs or 0.0) > 0 and not pa_row.get("is_neutral")
-    chain.add("part_b_base", "Part B covered professional services paid in the PY (PB)", pb, _usd(pb),
+    chain.add("part_b_base", "Part B covered professional services paid in the PY (PB)", pb, usd(pb),
               "Σ Medicare paid on final-action carrier lines the NPI rendered in the PY (all TINs), outside "
               "non-PFS HCPCS ranges, processed within the run-out",
               ("payment.adjusted_claims_scope", "payment.covered_services_claim_types",
                "payment.non_pfs_hcpcs_ranges", "payment.claims_runout_days", "payment.multiplier_tin_scope"))
     rule = rules.value("payment.exchange_midpoint_rule")
-    chain.add("cohort_median", "Cohort midpoint m", m, _fmt(m, 4),
+    chain.add("cohort_median", "Cohort midpoint m", m, fmt(m, 4),
               f"median of final scores > 0 in cohort {pa_row.get('cohort')}" if rule == "cohort_median_positive"
               else "fixed midpoint 50", ("payment.exchange_midpoint_rule",))
     low, high = (float(v) for v in rules.value("payment.exchange_range"))
@@ -340,45 +305,49 @@ def _payment_steps(chain: _Chain, npi: str, pa_row: dict, final: str, dollar_row
     recomputed = None
     if positive and m is not None:
         recomputed = low + (high - low) / (1.0 + math.exp(-k * (fs - m)))
-    chain.add("transformed_final_score", "Transformed final score (TFS)", tfs, _fmt(tfs, 6),
-              f"{low:g} + ({high:g} − {low:g}) / (1 + exp(−{k:g} × ({_fmt(fs)} − {_fmt(m, 4)})))" if positive
+    chain.add("transformed_final_score", "Transformed final score (TFS)", tfs, fmt(tfs, 6),
+              f"{low:g} + ({high:g} − {low:g}) / (1 + exp(−{k:g} × ({fmt(fs)} − {fmt(m, 4)})))" if positive
               else "not applicable: final score 0 or neutral",
               ("payment.exchange_function", "payment.exchange_slope_k", "payment.exchange_range"),
-              (final, "cohort_median"), check=_check("TFS", recomputed, tfs, 1e-9))
+              (final, "cohort_median"), check=check_recomputed("TFS", recomputed, tfs, 1e-9))
     chain.add("risk_level", f"Risk level RL (payment year {rules.payment_year})", rl,
-              _pct(rl, digits, signed=False),
+              pct(rl, digits, signed=False),
               f"risk level of payment year {rules.payment_year} = PY {rules.performance_year} + lag",
               ("payment.risk_level", "model.payment_year_lag"))
     base = None if not pool or not rl or ret is None else pool / ((1.0 - ret) * rl)
-    chain.add("pool", "Cohort incentive pool", pool, _usd(pool),
-              f"(1 − {ret}) × RL {rl} × Σ PB of cohort {_usd(base)}",
+    chain.add("pool", "Cohort incentive pool", pool, usd(pool),
+              f"(1 − {ret}) × RL {rl} × Σ PB of cohort {usd(base)}",
               ("payment.retention_rate", "payment.pool_base_includes_zero_score"), ("risk_level", "part_b_base"))
-    chain.add("scaling_factor", "Scaling factor SF", sf, _fmt(sf, 6),
+    chain.add("scaling_factor", "Scaling factor SF", sf, fmt(sf, 6),
               "pool / Σ over FS > 0 of RL × TFS × PB (cohort)", (), ("pool", "transformed_final_score"))
     clamp = rules.value("payment.af_clamp")
     zero = float(rules.value("payment.zero_score_af"))
+    note = ""
     if neutral:
         formula, recomputed = "neutral participant: AF = 0", 0.0
     elif positive and tfs is not None and sf is not None and rl is not None:
         raw = rl * tfs * sf - rl
         recomputed = min(max(raw, float(clamp[0]) * rl), float(clamp[1]) * rl)
-        formula = (f"RL × TFS × SF − RL = {rl} × {_fmt(tfs, 6)} × {_fmt(sf, 6)} − {rl} = {_pct(raw, digits)}, "
+        formula = (f"RL × TFS × SF − RL = {rl} × {fmt(tfs, 6)} × {fmt(sf, 6)} − {rl} = {pct(raw, digits)}, "
                    f"clamped to [{clamp[0]}·RL, {clamp[1]}·RL]")
+        note = _clamp_note(raw, recomputed, digits, pool_row)
+    elif positive:
+        formula, recomputed = "scaling factor undefined (no Part B behind any FS > 0 participant): AF unknown", None
     else:
         recomputed = None if rl is None else zero * rl
         formula = f"final score 0: AF = {zero:g} × RL"
-    chain.add("adjustment_factor", "Payment adjustment factor AF", af, _pct(af, digits), formula,
+    chain.add("adjustment_factor", "Payment adjustment factor AF", af, pct(af, digits), formula,
               ("payment.af_clamp", "payment.zero_score_af"),
-              ("risk_level", "scaling_factor", "transformed_final_score", final),
-              check=_check("AF", recomputed, af, 1e-9))
-    mult = _num(pa_row.get("multiplier"))
-    chain.add("multiplier", f"Multiplier for payment year {rules.payment_year}", mult, _fmt(mult, digits),
+              ("risk_level", "scaling_factor", "transformed_final_score", final), note=note,
+              check=check_recomputed("AF", recomputed, af, 1e-9))
+    mult = num(pa_row.get("multiplier"))
+    chain.add("multiplier", f"Multiplier for payment year {rules.payment_year}", mult, fmt(mult, digits),
               "1 + AF", (), ("adjustment_factor",),
-              check=_check("multiplier", None if af is None else 1.0 + af, mult, 1e-12))
-    py_dollars = _num(pa_row.get("adjustment_amount"))
+              check=check_recomputed("multiplier", None if af is None else 1.0 + af, mult, 1e-12))
+    py_dollars = num(pa_row.get("adjustment_amount"))
     chain.add("performance_year_dollars", "AF × PB (performance-year dollars, the pool's terms)", py_dollars,
-              _usd(py_dollars), f"{_pct(af, digits)} × {_usd(pb)}", (), ("adjustment_factor", "part_b_base"),
-              check=_check("AF × PB", None if af is None or pb is None else af * pb, py_dollars, 0.005))
+              usd(py_dollars), f"{pct(af, digits)} × {usd(pb)}", (), ("adjustment_factor", "part_b_base"),
+              check=check_recomputed("AF × PB", None if af is None or pb is None else af * pb, py_dollars, 0.005))
     _dollar_step(chain, npi, af, pb, digits, dollar_rows)
 
 
@@ -386,11 +355,11 @@ def _dollar_step(chain: _Chain, npi: str, af: float | None, pb: float | None, di
     rules = chain.rules
     mine = [r for r in rows if str(r.get("npi")) == npi and r.get("payment_year") == rules.payment_year]
     if mine:
-        total = sum(_num(r.get("payment_year_adjustment_amount")) or 0.0 for r in mine)
+        total = sum(num(r.get("payment_year_adjustment_amount")) or 0.0 for r in mine)
         estimate = any(r.get("is_estimate") for r in mine)
-        parts = "; ".join(f"TIN {r.get('billing_tin')}: {_pct(af, digits)} × "
-                          f"{_usd(_num(r.get('payment_year_paid_amount')))}"
-                          f" = {_usd(_num(r.get('payment_year_adjustment_amount')))}"
+        parts = "; ".join(f"TIN {r.get('billing_tin')}: {pct(af, digits)} × "
+                          f"{usd(num(r.get('payment_year_paid_amount')))}"
+                          f" = {usd(num(r.get('payment_year_adjustment_amount')))}"
                           + (f" (estimate: {r.get('estimate_basis')})" if r.get("is_estimate") else "")
                           for r in sorted(mine, key=lambda r: str(r.get("billing_tin"))))
         params = ("payment.multiplier_tin_scope", "payment.part_b_growth_rate") if estimate else (
@@ -403,7 +372,7 @@ def _dollar_step(chain: _Chain, npi: str, af: float | None, pb: float | None, di
         parts = f"estimate: AF × PB × (1 + {growth:g})^{lag} (no adjustment_dollars rows)"
         params = ("payment.multiplier_tin_scope", "payment.part_b_growth_rate")
     label = f"Dollars in payment year {rules.payment_year}" + (" (estimate)" if estimate else "")
-    chain.add("payment_year_dollars", label, total, _usd(total),
+    chain.add("payment_year_dollars", label, total, usd(total),
               "AF × covered professional services paid in the payment year: " + parts, params,
               ("adjustment_factor", "part_b_base") if estimate else ("adjustment_factor",),
               note="is_estimate" if estimate else "")

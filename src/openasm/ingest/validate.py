@@ -4,7 +4,7 @@ Stage functions here are pure: Ibis tables in, Ibis tables out. `check_rows` add
 first failure of each row (one query over the source: every cast and check is a column); `duplicate_rows`
 finds, by a window over the key, the rows that repeat the key of an earlier row passing every check;
 `accepted_rows` and `quarantined_rows` split the checked rows by both, so that accepted + quarantined = read
-holds by construction (and is asserted by ingest and the tests).
+holds by construction (and is asserted by the ingest runner and the tests).
 """
 
 from __future__ import annotations

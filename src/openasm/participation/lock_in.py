@@ -8,9 +8,14 @@ not measured or scored that year while `participation.score_only_qualifying_year
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from openasm.participation.eligibility import LOCKED_IN
 from openasm.rules import RulesForYear
@@ -79,3 +84,34 @@ def apply_lock_in(*, evaluation: ir.Table, prior_participant: ir.Table, rules: R
         reason_detail=ibis.cases((meets, in_detail), (locked, locked_detail), else_=e.eligibility_detail),
     )
     return out.drop("_p_npi", "_p_cohort", "_p_first")
+
+
+def read_prior_participant_file(path: Path) -> pa.Table:
+    """A participant table of earlier performance years (Parquet or CSV written by `openasm participate`).
+    Needs performance_year, npi, is_participant, cohort, first_selected_year; returns the participants' rows
+    with PRIOR_COLUMNS."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"prior participant file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            table = pq.read_table(path)
+        elif suffix == ".csv":
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={
+                "npi": pa.string(), "cohort": pa.string(), "performance_year": pa.int32(),
+                "first_selected_year": pa.int32(), "is_participant": pa.bool_()}))
+        else:
+            raise ValueError(f"prior participant file {path}: unsupported file type '{suffix}' (use .parquet or .csv)")
+    except pa.ArrowException as err:
+        raise ValueError(f"prior participant file {path}: unreadable: {err}") from err
+    needed = ["performance_year", "npi", "is_participant", "cohort", "first_selected_year"]
+    missing = [c for c in needed if c not in table.column_names]
+    if missing:
+        raise ValueError(f"prior participant file {path}: missing column(s) {', '.join(missing)}")
+    table = table.filter(pc.fill_null(table["is_participant"], False))
+    first = pc.coalesce(table["first_selected_year"].cast(pa.int32()), table["performance_year"].cast(pa.int32()))
+    return pa.table({
+        "performance_year": table["performance_year"].cast(pa.int32()), "npi": table["npi"].cast(pa.string()),
+        "cohort": table["cohort"].cast(pa.string()), "first_selected_year": first,
+    }).select(list(PRIOR_COLUMNS))

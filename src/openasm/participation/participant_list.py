@@ -25,6 +25,7 @@ from openasm.schema.formats import NPI_PATTERN, npi_check_digit
 
 IDENTITY_COLUMNS = ("NPI", "FIRST_NAME", "LAST_NAME", "STATE", "ASM_COHORT", "ORGANIZATION_LEGAL_NAME")
 LIST_YEARS = (2027, 2028, 2029, 2030, 2031)
+COHORT_NAMES = {"hf": "Heart Failure", "lbp": "Low Back Pain"}  # the list's ASM_COHORT text
 COHORT_LABELS = {"heart failure": "hf", "hf": "hf", "low back pain": "lbp", "back pain": "lbp", "lbp": "lbp"}
 FLAG_VALUES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
 MAX_PROBLEMS_SHOWN = 10

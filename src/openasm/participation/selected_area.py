@@ -4,8 +4,9 @@ CMS selected CBSAs / metropolitan divisions by stratified random sampling; the l
 (`participation.selected_areas_file`). The location is where services are rendered
 (`participation.geography_basis` = service_location): the canonical clinician table carries the practice CBSA
 per TIN × NPI, and the engine uses the row of the TIN that billed the plurality of the NPI's Part B lines in
-the eligibility year. No ZIP → CBSA crosswalk is shipped: a practice row without a CBSA is reported as
-`missing_cbsa`, never guessed.
+the eligibility year. A row with a ZIP and no CBSA is placed through the HUD ZIP-CBSA crosswalk before this
+step (`participation.zip_cbsa`, rule `participation.zip_cbsa_method`, ties and unplaced ZIPs reported); a row
+still without a CBSA is reported as `missing_cbsa`, never guessed.
 """
 
 from __future__ import annotations
@@ -21,11 +22,8 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from openasm.participation.specialty_plurality import (
-    plurality_basis,
-    plurality_weight,
-    select_part_b_lines,
-)
+from openasm.episodes.specialty import plurality_basis, plurality_weight
+from openasm.participation.specialty_plurality import PLURALITY_RULE, select_part_b_lines
 from openasm.rules import RulesForYear
 from openasm.schema.formats import CBSA_PATTERN
 
@@ -119,7 +117,7 @@ def locate_practice(*, claim_line: ir.Table, clinician: ir.Table, rules: RulesFo
     Grain: NPI. Columns: npi, tin, tin_source, has_clinician_record, practice_zip5, cbsa_code, is_physician,
     is_rhc_fqhc.
     """
-    basis = plurality_basis(rules)
+    basis = plurality_basis(rules, PLURALITY_RULE)
     lines = select_part_b_lines(claim_line=claim_line, rules=rules)
     tallies = lines.group_by("npi", "tin").agg(_weight=plurality_weight(lines, basis))
     weights = tallies.select(_w_npi=tallies.npi, _w_tin=tallies.tin, _w_weight=tallies._weight)

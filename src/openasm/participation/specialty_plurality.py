@@ -11,46 +11,24 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from openasm.episodes.qualifying import final_lines
+from openasm.episodes.specialty import (
+    clinician_table_specialty,
+    part_b_lines,
+    plurality_basis,
+    plurality_specialty,
+)
 from openasm.participation.eligibility import eligibility_year
 from openasm.rules import RulesForYear
-from openasm.schema.canonical import PART_B_PROFESSIONAL
 
-PLURALITY_BASES = ("allowed_charges", "claim_count")
+PLURALITY_RULE = "participation.specialty_plurality_basis"
+
 CLINICIAN_TABLE_BASIS = "clinician_table"
 
 
-def plurality_basis(rules: RulesForYear) -> str:
-    """`participation.specialty_plurality_basis`, checked."""
-    basis = rules.value("participation.specialty_plurality_basis")
-    if basis not in PLURALITY_BASES:
-        raise ValueError(f"participation.specialty_plurality_basis: unsupported value {basis!r}")
-    return basis
-
-
 def select_part_b_lines(*, claim_line: ir.Table, rules: RulesForYear) -> ir.Table:
-    """§512.710(b): the final-action Part B professional lines (carrier, DME) with a rendering NPI whose service
-    date (line from-date, else claim from-date) falls in the eligibility year (PY − lookback).
-
-    Grain: claim line. Columns: npi, tin, specialty_code, claim_id, allowed_amount.
-    """
-    year = eligibility_year(rules)
-    lines = final_lines(claim_line)
-    lines = lines.filter(
-        lines.claim_type.isin(PART_B_PROFESSIONAL) & lines.rendering_npi.notnull()
-        & (lines.line_from_date.fill_null(lines.claim_from_date).year() == year)
-    )
-    return lines.select(
-        npi=lines.rendering_npi, tin=lines.billing_tin, specialty_code=lines.provider_specialty_code,
-        claim_id=lines.claim_id, allowed_amount=lines.allowed_amount.fill_null(0.0),
-    )
-
-
-def plurality_weight(lines: ir.Table, basis: str) -> ir.FloatingScalar:
-    """The plurality measure over a group of lines: allowed charges, or distinct claims."""
-    if basis == "allowed_charges":
-        return lines.allowed_amount.sum().cast("float64")
-    return lines.claim_id.nunique().cast("float64")
+    """§512.710(b): the Part B professional lines of the eligibility year (PY − lookback); see
+    `episodes.specialty.part_b_lines`."""
+    return part_b_lines(claim_line=claim_line, year=eligibility_year(rules))
 
 
 def assign_plurality_specialty(*, claim_line: ir.Table, clinician: ir.Table, rules: RulesForYear) -> ir.Table:
@@ -63,27 +41,15 @@ def assign_plurality_specialty(*, claim_line: ir.Table, clinician: ir.Table, rul
     Columns: npi, specialty_code, specialty_basis (allowed_charges | claim_count | clinician_table),
     specialty_weight (winning weight; null for the clinician table), is_specialty_tie, part_b_line_count.
     """
-    basis = plurality_basis(rules)
+    basis = plurality_basis(rules, PLURALITY_RULE)
     lines = select_part_b_lines(claim_line=claim_line, rules=rules)
-    coded = lines.filter(lines.specialty_code.notnull())
-    tallies = coded.group_by("npi", "specialty_code").agg(_weight=plurality_weight(coded, basis))
-    by_npi = ibis.window(group_by="npi")
-    tallies = tallies.mutate(_top=tallies._weight.max().over(by_npi))
-    tallies = tallies.mutate(
-        _at_top=ibis.ifelse(tallies._weight == tallies._top, 1, 0).sum().over(by_npi),
-        _rank=ibis.row_number().over(
-            ibis.window(group_by="npi", order_by=[ibis.desc("_weight"), "specialty_code"])
-        ),
-    )
-    from_claims = tallies.filter(tallies._rank == 0).select(
-        _c_npi=tallies.npi, _claims_code=tallies.specialty_code, _claims_weight=tallies._weight,
-        _claims_tie=tallies._at_top > 1,
-    )
+    best = plurality_specialty(lines=lines, basis=basis)
+    from_claims = best.select(_c_npi="npi", _claims_code="specialty_code", _claims_weight="specialty_weight",
+                              _claims_tie="is_specialty_tie")
     counts = lines.group_by(_n_npi=lines.npi).agg(_line_count=lines.count())
-    table_rows = clinician.filter(clinician.specialty_code.notnull())
-    overrides = table_rows.group_by(_t_npi=table_rows.npi).agg(_table_code=table_rows.specialty_code.min())
+    overrides = clinician_table_specialty(clinician=clinician).select(_t_npi="npi", _table_code="specialty_code")
 
-    npis = lines.select("npi").union(table_rows.select("npi")).distinct()
+    npis = lines.select("npi").union(overrides.select(npi=overrides._t_npi)).distinct()
     merged = npis.left_join(from_claims, npis.npi == from_claims._c_npi).drop("_c_npi")
     merged = merged.left_join(counts, merged.npi == counts._n_npi).drop("_n_npi")
     merged = merged.left_join(overrides, merged.npi == overrides._t_npi).drop("_t_npi")

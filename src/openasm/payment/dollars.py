@@ -14,6 +14,7 @@ import ibis.expr.types as ir
 
 from openasm.payment.part_b_base import claims_cover_year, compute_part_b_base_by_tin
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_sum
 
 DOLLAR_COLUMNS = (
     "performance_year", "payment_year", "cohort", "npi", "billing_tin", "adjustment_factor", "multiplier",
@@ -79,7 +80,7 @@ def compute_adjustment_dollars(
     prior = compute_part_b_base_by_tin(
         claim_line_status=claim_line_status, participant=participant, rules=rules, service_year="performance_year"
     ).select(_py_npi="npi", _py_tin="billing_tin", _py_amount="part_b_paid_amount")
-    prior = prior.mutate(_py_total=prior._py_amount.sum().over(ibis.window(group_by=prior._py_npi)))
+    prior = prior.mutate(_py_total=exact_sum(prior._py_amount).over(ibis.window(group_by=prior._py_npi)))
     prior = prior.filter(prior._py_total > 0)
 
     actual = p.join(paid, p._npi == paid._pay_npi)
@@ -110,8 +111,8 @@ def roll_up_dollars_by_participant(*, adjustment_dollars: ir.Table) -> ir.Table:
     return d.group_by("performance_year", "payment_year", "cohort", "npi").agg(
         adjustment_factor=d.adjustment_factor.max(),
         tin_count=d.billing_tin.nunique(),
-        payment_year_paid_amount=d.payment_year_paid_amount.sum(),
-        payment_year_adjustment_amount=d.payment_year_adjustment_amount.sum(),
+        payment_year_paid_amount=exact_sum(d.payment_year_paid_amount),
+        payment_year_adjustment_amount=exact_sum(d.payment_year_adjustment_amount),
         has_estimate=ibis.ifelse(d.is_estimate, 1, 0).max() == 1,
     )
 
@@ -124,8 +125,8 @@ def roll_up_dollars_by_tin(*, adjustment_dollars: ir.Table) -> ir.Table:
     d = adjustment_dollars
     out = d.group_by("performance_year", "payment_year", "billing_tin").agg(
         participant_count=d.npi.nunique(),
-        payment_year_paid_amount=d.payment_year_paid_amount.sum(),
-        payment_year_adjustment_amount=d.payment_year_adjustment_amount.sum(),
+        payment_year_paid_amount=exact_sum(d.payment_year_paid_amount),
+        payment_year_adjustment_amount=exact_sum(d.payment_year_adjustment_amount),
         has_estimate=ibis.ifelse(d.is_estimate, 1, 0).max() == 1,
     )
     return out.mutate(

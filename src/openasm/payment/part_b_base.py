@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 
 from openasm.ingest.final_action import STATUS_COLUMN
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_sum
 
 ServiceYear = Literal["performance_year", "payment_year"]
 # Statuses in the order they are tested: a line gets the first that applies.
@@ -122,7 +123,7 @@ def compute_part_b_base_by_tin(
     counted = lines.filter(lines.part_b_status == "counted")
     return counted.group_by(
         service_year=counted.service_year, npi=counted.rendering_npi, billing_tin=counted.billing_tin
-    ).agg(part_b_paid_amount=counted.paid_amount.sum(), line_count=counted.count())
+    ).agg(part_b_paid_amount=exact_sum(counted.paid_amount), line_count=counted.count())
 
 
 def compute_part_b_base(
@@ -142,7 +143,7 @@ def compute_part_b_base(
     mine = lines.filter(lines.part_b_status.isin(["counted", "missing_paid_amount"]))
     counted = mine.part_b_status == "counted"
     per_npi = mine.group_by(_base_npi=mine.rendering_npi).agg(
-        part_b_paid_amount=ibis.ifelse(counted, mine.paid_amount, 0.0).sum(),
+        part_b_paid_amount=exact_sum(ibis.ifelse(counted, mine.paid_amount, 0.0)),
         part_b_line_count=counted.cast("int64").sum(),
         part_b_tin_count=mine.billing_tin.nunique(where=counted),
         missing_paid_line_count=(~counted).cast("int64").sum(),
@@ -162,7 +163,7 @@ def reconcile_part_b_lines(*, classified: ir.Table) -> ir.Table:
     """Row accounting for `classify_part_b_lines`: lines and paid amount per status (the counts add up to the
     input line count). Grain: part_b_status."""
     return classified.group_by("part_b_status").agg(
-        line_count=classified.count(), paid_amount=classified.paid_amount.sum()
+        line_count=classified.count(), paid_amount=exact_sum(classified.paid_amount)
     )
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from openasm.payment.adjustment import compute_payment_adjustment
 from openasm.rules import RulesForYear, load_rules
+from openasm.schema.sums import exact_sum
 
 SUBJECT_COLUMNS = ("subject_level", "subject_id", "tin", "cohort", "final_score", "part_b_paid_amount", "base_year")
 PEER_COLUMNS = ("cohort", "npi", "final_score", "part_b_paid_amount")
@@ -39,7 +40,7 @@ def projection_rules(
     performance_years: Iterable[int] | None = None, overrides: Mapping | None = None
 ) -> dict[int, RulesForYear]:
     """Rules for each projected performance year (default `model.performance_years`), with the same overrides
-    in every year. A helper for the command line and pipeline; stages get the mapping passed in."""
+    in every year. A helper for the runners; stages get the mapping passed in."""
     years = list(performance_years) if performance_years is not None else None
     if years is None:
         years = [int(y) for y in load_rules(2027).value("model.performance_years")]
@@ -183,8 +184,9 @@ def roll_up_projection_by_tin(*, projection: ir.Table) -> ir.Table:
     p = projection.filter(projection.subject_level == "npi")
     out = p.group_by("tin", "scenario", "performance_year", "payment_year").agg(
         _cohorts=p.cohort.nunique(), _cohort=p.cohort.max(), risk_level=p.risk_level.max(),
-        part_b_paid_amount=p.part_b_paid_amount.sum(), payment_year_paid_amount=p.payment_year_paid_amount.sum(),
-        payment_year_adjustment_amount=p.payment_year_adjustment_amount.sum(),
+        part_b_paid_amount=exact_sum(p.part_b_paid_amount),
+        payment_year_paid_amount=exact_sum(p.payment_year_paid_amount),
+        payment_year_adjustment_amount=exact_sum(p.payment_year_adjustment_amount),
     )
     factor = out.payment_year_adjustment_amount / out.payment_year_paid_amount.nullif(0.0)
     return out.select(

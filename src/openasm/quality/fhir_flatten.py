@@ -13,18 +13,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from openasm.quality.clinical_model import (
-    CLINICAL_SCHEMAS,
-    CODED_ELEMENTS,
-    DO_NOT_PERFORM_URLS,
-    MBI_SYSTEM,
-    NEGATION_REASON_URLS,
-    NOT_DONE_URL,
-    NPI_SYSTEM,
-    RECORDED_URL,
-    RESOURCE_TABLE,
-    TIN_SYSTEMS,
-)
+from openasm.quality.clinical_model import (CLINICAL_SCHEMAS, CODED_ELEMENTS, DO_NOT_PERFORM_URLS, MBI_SYSTEM,
+                                            NEGATION_REASON_URLS, NOT_DONE_URL, NPI_SYSTEM, RECORDED_URL,
+                                            RESOURCE_TABLE, TIN_SYSTEMS)
 
 _DATETIME = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"

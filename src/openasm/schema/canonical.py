@@ -182,8 +182,9 @@ CLINICIAN = TableContract(
                "Medicare specialty code (overrides the plurality of claim lines).", check="specialty_code"),
         Column("is_physician", "boolean", False, "Clinician is a physician (MD/DO)."),
         Column("practice_zip5", "string", False, "5-digit ZIP of the practice location.", check="zip5"),
-        Column("practice_cbsa_code", "string", False, "CBSA or metropolitan division of the practice.",
-               check="cbsa"),
+        Column("practice_cbsa_code", "string", False,
+               "CBSA or metropolitan division of the practice; when empty, participation places practice_zip5 "
+               "through the HUD ZIP-CBSA crosswalk (participation.zip_cbsa_method).", check="cbsa"),
         Column("is_rhc_fqhc", "boolean", False, "Practice is a rural health clinic or FQHC."),
     ),
 )

@@ -15,6 +15,7 @@ import ibis.expr.types as ir
 
 from openasm.cost.benchmarks import band_knots
 from openasm.rules import RulesError, RulesForYear
+from openasm.scoring.formulas import cost_category_pct
 
 # cost_status values: why the cost category is or is not scorable.
 COST_SCORED = "scored"
@@ -99,7 +100,7 @@ def score_cost_category(*, participant: ir.Table, measure_score: ir.Table, rules
         cost_entity_level=ibis.literal(level, "string"),
         cost_n_episodes=j._m_episodes.fill_null(0),
         cost_achievement_points=j._m_points,
-        cost_score_pct=ibis.ifelse(scorable, 100.0 * j._m_points / top_points, ibis.null("float64")),
+        cost_score_pct=ibis.ifelse(scorable, cost_category_pct(j._m_points, top_points), ibis.null("float64")),
         is_cost_scorable=scorable,
         cost_status=status,
     )

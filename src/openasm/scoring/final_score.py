@@ -23,7 +23,9 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.rules import RulesError, RulesForYear
-from openasm.scoring.cost_category import participants_for_year, score_cost_category
+from openasm.schema.value_ranges import range_findings
+from openasm.scoring.cost_category import max_cost_points, participants_for_year, score_cost_category
+from openasm.scoring.formulas import final_score_parts
 from openasm.scoring.ia_pi_deductions import compute_ia_pi_deductions
 
 EUC_CATEGORIES = ("quality", "cost", "ia", "pi")
@@ -52,15 +54,12 @@ FINAL_SCORE_COLUMNS = (
 
 def _check_rules(rules: RulesForYear) -> tuple[float, float]:
     """The base weights, after checking the enum rules this module implements."""
-    implemented = {
+    rules.require({
         "scoring.reweight_policy": "shift_to_scorable_else_neutral",
         "scoring.practice_size_bonus_mode": "percent_of_score",
         "operations.euc_policy": "reweight_affected_categories",
         "scoring.zero_score_if_raw_nonpositive": True,
-    }
-    for name, value in implemented.items():
-        if rules.value(name) != value:
-            raise RulesError(f"{name}={rules.value(name)!r} is not implemented (only {value!r})")
+    })
     w_quality, w_cost = float(rules.value("quality.weight")), float(rules.value("cost.weight"))
     if abs(w_quality + w_cost - 1.0) > 1e-9 or min(w_quality, w_cost) < 0:
         raise RulesError(f"quality.weight + cost.weight must be 1 with neither negative; got {w_quality} + {w_cost}")
@@ -198,29 +197,25 @@ def compute_final_score(*, participant: ir.Table, quality_category_score: ir.Tab
     quality_ok = quality_status == QUALITY_SCORED
     cost_ok = ~euc_c & j.is_cost_scorable.fill_null(False)
     no_submission = quality_status == QUALITY_NO_SUBMISSION
-    # Non-submission is not a reason to reweight: quality keeps its weight (and the score is zeroed below).
-    quality_in = quality_ok | no_submission
-    neutral = ~quality_in & ~cost_ok
-    total = w_quality + w_cost
-    w_q = ibis.cases((quality_in & cost_ok, w_quality), (quality_in, total), else_=0.0)
-    w_c = ibis.cases((quality_in & cost_ok, w_cost), (cost_ok, total), else_=0.0)
-    weight_basis = ibis.cases((quality_in & cost_ok, "both_categories"), (quality_in, "quality_only"),
-                              (cost_ok, "cost_only"), else_="no_scorable_category")
-    weighted = w_q * ibis.ifelse(quality_ok, j._q_pct, 0.0) + w_c * ibis.ifelse(cost_ok, j.cost_score_pct, 0.0)
     # A TIN missing from ia_pi_deduction has attested nothing: the full deductions apply.
     d_ia = ibis.ifelse(euc_ia, 0.0, j.ia_deduction_points.fill_null(float(rules.value("ia_pi.ia_deduction_max"))))
     d_pi = ibis.ifelse(euc_pi, 0.0, j.pi_deduction_points.fill_null(float(rules.value("ia_pi.pi_deduction"))))
     cost_status = ibis.ifelse(euc_c, EUC, j.cost_status.fill_null(MISSING_COST_ROW))
-    raw = weighted - d_ia - d_pi
     factor = ibis.greatest(ibis.ifelse(j.is_solo_practice.fill_null(False), solo_bonus, 0.0),
                            ibis.ifelse(j.is_small_practice.fill_null(False), small_bonus, 0.0))
-    before_practice = raw + complex_points
-    practice_points = ibis.ifelse(before_practice > 0, factor * before_practice, 0.0)
-    unclamped = before_practice + practice_points
-    zero_reason = ibis.cases((neutral, ibis.null("string")), (no_submission, ZERO_NO_SUBMISSION),
-                             (unclamped <= 0, ZERO_NONPOSITIVE), else_=ibis.null("string"))
-    final = ibis.cases((neutral, ibis.null("float64")), (zero_reason.notnull(), 0.0),
-                       else_=ibis.least(unclamped, 100.0))
+    # Non-submission is not a reason to reweight: quality keeps its weight (and the score is zeroed).
+    parts = final_score_parts(
+        quality_pct=j._q_pct, cost_pct=j.cost_score_pct, quality_ok=quality_ok, cost_ok=cost_ok,
+        no_submission=no_submission, ia_points=d_ia, pi_points=d_pi, complex_points=complex_points,
+        size_factor=factor, w_quality=w_quality, w_cost=w_cost)
+    neutral, raw, weighted = parts["is_neutral"], parts["raw_score"], parts["weighted_score"]
+    practice_points, final = parts["practice_size_bonus_points"], parts["final_score"]
+    w_q, w_c = parts["quality_weight_used"], parts["cost_weight_used"]
+    quality_in = quality_ok | no_submission
+    weight_basis = ibis.cases((quality_in & cost_ok, "both_categories"), (quality_in, "quality_only"),
+                              (cost_ok, "cost_only"), else_="no_scorable_category")
+    zero_reason = ibis.cases((~parts["is_zero_score"], ibis.null("string")), (no_submission, ZERO_NO_SUBMISSION),
+                             else_=ZERO_NONPOSITIVE)
     neutral_reason = ibis.ifelse(
         neutral, ibis.literal("no scorable category (quality: ").concat(quality_status, ", cost: ", cost_status, ")"),
         ibis.null("string"))
@@ -246,6 +241,21 @@ def compute_final_score(*, participant: ir.Table, quality_category_score: ir.Tab
         final_score=final, is_zero_score=zero_reason.notnull(), zero_score_reason=zero_reason,
         is_neutral=neutral, neutral_reason=neutral_reason,
     )
+
+
+def invalid_score_inputs(*, quality_category_score: ir.Table, measure_score: ir.Table,
+                         rules: RulesForYear) -> ir.Table:
+    """§512.745 inputs that cannot be scored: a quality category score that is not a finite percentage (0-100)
+    and cost achievement points outside 0 to the band table's top (so a cost category outside 0-100).
+    Columns: npi, column_name, value, expected (`schema.value_ranges.range_findings`)."""
+    quality = quality_category_score.select(npi=quality_category_score.npi.cast("string"),
+                                            quality_score_pct=quality_category_score.quality_score_pct)
+    cost = measure_score.select(npi=measure_score.rendering_npi.cast("string"),
+                                achievement_points=measure_score.achievement_points)
+    return ibis.union(
+        range_findings(quality, key=("npi",), bounds={"quality_score_pct": (0.0, 100.0)}),
+        range_findings(cost, key=("npi",), bounds={"achievement_points": (0.0, max_cost_points(rules))}),
+        distinct=False)
 
 
 def score_participants(*, participant: ir.Table, quality_category_score: ir.Table, measure_score: ir.Table,

@@ -42,7 +42,16 @@ from typing import Any
 import pyarrow as pa
 
 from openasm.rules import RulesForYear
-from openasm.schema.formats import TIN_PATTERN
+from openasm.scoring.attestation_values import (
+    cell_text,
+    is_blank,
+    parse_boolean,
+    parse_date,
+    parse_names,
+    parse_tin,
+    parse_year,
+    tin_reason,
+)
 
 TABLE_NAME = "ia_pi_attestation"
 COMPONENTS = ("IA_1", "IA_2", "PI")
@@ -75,10 +84,6 @@ ATTESTATION_SCHEMA = pa.schema([
 ])
 ITEM_SCHEMA = pa.schema([("performance_year", pa.int32()), ("tin", pa.string()), ("component", pa.string()),
                          ("item_id", pa.string())])
-_BOOLEANS = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
 class AttestationFileError(ValueError):
     """The attestation file cannot be read, or (strict use) it has findings; the message names file, row, column."""
 
@@ -195,22 +200,12 @@ class _Row:
     def add(self, column: str, reason: str, raw: Any, scope: str, disposition: str) -> None:
         self.findings.append({
             "table_name": TABLE_NAME, "source_file": self.source_file, "row_number": self.number,
-            "column_name": column, "reason": reason, "raw_value": None if raw is None else _text(raw),
+            "column_name": column, "reason": reason, "raw_value": None if raw is None else cell_text(raw),
             "scope": scope, "disposition": disposition,
         })
 
     def rejected(self) -> bool:
         return any(f["disposition"] == ROW_REJECTED for f in self.findings)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
 
 def check_attestation_records(records: list[tuple[int, Any]], *, source_file: str,
@@ -278,10 +273,10 @@ class _Context:
         if unknown:
             row.add(unknown[0], f"unknown field(s) {', '.join(unknown)}", None, "row", ROW_REJECTED)
         fields = {c: record.get(c) for c in COLUMNS}
-        tin = _tin(fields["tin"])
+        tin = parse_tin(fields["tin"])
         if tin is None:
-            row.add("tin", _tin_reason(fields["tin"]), fields["tin"], "row", ROW_REJECTED)
-        year = _year(fields["performance_year"])
+            row.add("tin", tin_reason(fields["tin"]), fields["tin"], "row", ROW_REJECTED)
+        year = parse_year(fields["performance_year"])
         if year is None or year not in self.model_years:
             row.add("performance_year", f"performance_year must be one of {sorted(self.model_years)}",
                     fields["performance_year"], "row", ROW_REJECTED)
@@ -307,7 +302,7 @@ class _Context:
             def fail(column: str, reason: str, raw: Any, _c: str = component) -> None:
                 row.add(column, reason, raw, _c, COMPONENT_NOT_MET)
 
-            attested = _boolean(fields[f"{p}_attested"])
+            attested = parse_boolean(fields[f"{p}_attested"])
             if attested is None:
                 fail(f"{p}_attested", "must be true or false", fields[f"{p}_attested"])
             start, end = (self._period(fields, p, fail) if attested else (None, None))
@@ -322,8 +317,8 @@ class _Context:
 
     def _period(self, fields: dict[str, Any], p: str, fail) -> tuple[dt.date | None, dt.date | None]:
         component = {v: k for k, v in PREFIX.items()}[p]
-        start = _date(fields[f"{p}_start_date"], f"{p}_start_date", fail)
-        end = _date(fields[f"{p}_end_date"], f"{p}_end_date", fail)
+        start = parse_date(fields[f"{p}_start_date"], f"{p}_start_date", fail)
+        end = parse_date(fields[f"{p}_end_date"], f"{p}_end_date", fail)
         if start is None or end is None:
             return start, end
         year = self.performance_year
@@ -339,7 +334,7 @@ class _Context:
 
     def _items(self, component: str, fields: dict[str, Any], fail) -> list[str]:
         column = {"IA_1": "ia1_elements", "IA_2": "ia2_cca_elements", "PI": "pi_measures"}[component]
-        names = _names(fields[column], upper=component == "PI")
+        names = parse_names(fields[column], upper=component == "PI")
         if names is None:
             fail(column, "must be a ;-separated list (CSV) or a list of strings (JSON)", fields[column])
             return []
@@ -363,11 +358,11 @@ class _Context:
                 fail("ia2_cca_elements", f"IA-2 collaborative care arrangement lists {len(cca)} of the "
                      f"{len(self.elements['IA_2'])} elements; at least {self.min_cca_elements} are required",
                      fields["ia2_cca_elements"])
-            partner = _tin(fields["ia2_cca_partner_tin"])
+            partner = parse_tin(fields["ia2_cca_partner_tin"])
             if partner is None:
                 fail("ia2_cca_partner_tin", "the primary care practice TIN of the arrangement: "
-                     + _tin_reason(fields["ia2_cca_partner_tin"]), fields["ia2_cca_partner_tin"])
-            effective = _date(fields["ia2_cca_effective_date"], "ia2_cca_effective_date", fail)
+                     + tin_reason(fields["ia2_cca_partner_tin"]), fields["ia2_cca_partner_tin"])
+            effective = parse_date(fields["ia2_cca_effective_date"], "ia2_cca_effective_date", fail)
             if effective is not None and end is not None and effective > end:
                 fail("ia2_cca_effective_date", f"arrangement effective {effective}, after the IA-2 period ends "
                      f"({end})", fields["ia2_cca_effective_date"])
@@ -375,7 +370,7 @@ class _Context:
         else:
             cehrt = fields["pi_cehrt_id"]
             cehrt_text = cehrt.strip().upper() if isinstance(cehrt, str) else None
-            if _blank(cehrt):
+            if is_blank(cehrt):
                 fail("pi_cehrt_id", "missing CEHRT id (PI requires certified EHR technology)", cehrt)
             elif cehrt_text is None or not re.match(CEHRT_ID_PATTERN, cehrt_text):
                 fail("pi_cehrt_id", "CEHRT id must be 15 letters or digits (CMS EHR certification id)", cehrt)
@@ -388,67 +383,3 @@ class _Context:
                          "performed", fields["pi_measures"])
 
 
-def _tin(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if re.match(r"^[0-9]{2}-[0-9]{7}$", text):
-        text = text.replace("-", "")
-    return text if re.match(TIN_PATTERN, text) else None
-
-
-def _tin_reason(value: Any) -> str:
-    if _blank(value):
-        return "TIN is missing"
-    if not isinstance(value, str):
-        return "TIN must be text of 9 digits (quote it in JSON so leading zeros are kept)"
-    digits = value.strip()
-    if digits.isdigit() and len(digits) < 9:
-        return f"TIN must be 9 digits, got {len(digits)} (leading zeros lost?)"
-    return "TIN must be 9 digits"
-
-
-def _year(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.match(r"^\s*[0-9]{4}\s*$", value):
-        return int(value)
-    return None
-
-
-def _boolean(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return _BOOLEANS.get(value.strip().lower())
-    return None
-
-
-def _date(value: Any, column: str, fail) -> dt.date | None:
-    if _blank(value):
-        fail(column, "date is missing", value)
-        return None
-    text = value.strip() if isinstance(value, str) else None
-    try:
-        if text is None or not _ISO_DATE.match(text):
-            raise ValueError
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        fail(column, "not a date in YYYY-MM-DD form", value)
-        return None
-
-
-def _names(value: Any, *, upper: bool) -> list[str] | None:
-    """Distinct names of a list cell, in order; None when the value is not a list or a string."""
-    if _blank(value):
-        return []
-    if isinstance(value, str):
-        parts = value.split(";")
-    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-        parts = [part for v in value for part in v.split(";")]
-    else:
-        return None
-    cleaned = [p.strip().upper() if upper else p.strip().lower() for p in parts if p.strip()]
-    return list(dict.fromkeys(cleaned))

@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 
 from openasm.rules import RulesForYear
 from openasm.scoring.cost_category import participants_for_year
+from openasm.scoring.formulas import ia_deduction, pi_deduction
 
 MET = "met"
 NO_ATTESTATION = "no_attestation"
@@ -164,10 +165,10 @@ def compute_ia_pi_deductions(*, participant: ir.Table, attestation: ir.Table, at
         ia1_met=j.ia1_status == MET, ia1_status=j.ia1_status,
         ia2_met=j.ia2_status == MET, ia2_status=j.ia2_status,
         ia_unmet_activities=unmet_count,
-        ia_deduction_points=ibis.least(unmet_count.cast("float64") * per_unmet, ia_max),
+        ia_deduction_points=ia_deduction(unmet_count, per_unmet, ia_max),
         pi_met=pi_met,
         pi_status=ibis.ifelse(~pi_met & j._special, SPECIAL_STATUS, j.pi_status),
         pi_unmet_objectives=j.pi_unmet_objectives,
         has_pi_special_status=j._special,
-        pi_deduction_points=ibis.ifelse(pi_met | j._special, 0.0, pi_points),
+        pi_deduction_points=pi_deduction(pi_met | j._special, pi_points),
     )

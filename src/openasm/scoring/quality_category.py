@@ -26,6 +26,8 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.rules import RulesError, RulesForYear
+from openasm.schema.sums import exact_sum
+from openasm.scoring.formulas import is_counted_asm, measure_status, quality_category_pct
 from openasm.scoring.quality_benchmarks import (
     KEY,
     arrow_memtable,
@@ -161,8 +163,7 @@ def _policy_points(t: ir.Table, rules: RulesForYear) -> tuple[ir.Value, ir.Value
         below = rules.value("quality.below_case_minimum_policy")
         if below not in ("exclude", "zero_in_denominator"):
             raise RulesError(f"quality.below_case_minimum_policy: unsupported value {below!r}")
-        counted = scored | (t.status == "zero_dc") | (
-            ibis.literal(below == "zero_in_denominator") & t.status.isin(["excluded_case_min", "excluded_no_benchmark"]))
+        counted = is_counted_asm(t.status, below == "zero_in_denominator")
         unscorable_points = zero
     elif policy == "mips":
         counted = scored | unscorable
@@ -192,14 +193,8 @@ def _score_rows(rows: ir.Table, benchmark: ir.Table, rules: RulesForYear) -> ir.
     bench_ok = has_benchmark & ~(ibis.literal(points_source == "cms_only") & is_admin)
     t = t.mutate(is_inverse=t._b_is_inverse.fill_null(t.spec_is_inverse), has_benchmark=has_benchmark.fill_null(False),
                  _use_cms=use_cms.fill_null(False)).drop("_b_is_inverse")
-    status = ibis.cases(
-        (~t.is_eligible, t.status),
-        (~t.meets_dc, "zero_dc"),
-        (~t.meets_case_min, "excluded_case_min"),
-        (t._use_cms, "scored"),
-        (~bench_ok.fill_null(False), "excluded_no_benchmark"),
-        else_="scored",
-    )
+    status = ibis.ifelse(t.is_eligible, measure_status(t.meets_dc, t.meets_case_min, t._use_cms,
+                                                       bench_ok.fill_null(False)), t.status)
     t = add_decile_points(t.mutate(status=status), rules=rules)
     scored = t.status == "scored"
     cms = scored & t._use_cms
@@ -280,7 +275,7 @@ def score_quality_category(*, quality_measure_score: ir.Table, participant: ir.T
     s = quality_measure_score
     zero = ibis.literal(0, "int64")
     per = s.group_by(**{f"_g_{c}": s[c] for c in PARTICIPANT_KEY}).agg(
-        points_earned=ibis.ifelse(s.is_counted, s.achievement_points, 0.0).sum(),
+        points_earned=exact_sum(ibis.ifelse(s.is_counted, s.achievement_points, 0.0)),
         measures_counted=ibis.ifelse(s.is_counted, 1, zero).sum(),
         measures_scored=ibis.ifelse(s.is_winner & (s.status == "scored"), 1, zero).sum(),
         measures_zero=ibis.ifelse(s.is_counted & (s.status != "scored"), 1, zero).sum(),
@@ -296,7 +291,7 @@ def score_quality_category(*, quality_measure_score: ir.Table, participant: ir.T
     min_met = t._submissions.fill_null(0) > 0
     pct = ibis.cases(
         (~min_met, 0.0),
-        (counted > 0, ibis.least(100.0, 100.0 * earned / available.nullif(0.0))),
+        (counted > 0, quality_category_pct(earned, available)),
         else_=ibis.null("float64"),
     )
     t = t.mutate(points_earned=earned, points_available=available, quality_score_pct=pct.cast("float64"),

@@ -10,17 +10,24 @@ percentiles) is never chosen and the chosen decile always has a non-zero width.
 
 from __future__ import annotations
 
+from typing import Any
+
 import ibis
 import ibis.expr.types as ir
 
+from openasm import array_ops as ops
 from openasm.rules import RulesError, RulesForYear
+from openasm.scoring.formulas import (  # noqa: F401 (MAX_MEASURE_POINTS re-exported)
+    MAX_MEASURE_POINTS,
+    decile_and_band,
+    decile_points,
+    oriented_rate_and_bounds,
+    topped_out_points,
+)
 
 PERCENTILE_KEYS = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)
 DECILE_KEYS = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 ADMIN_CLAIMS = "administrativeClaims"
-# Achievement points run from 1 to 10, one per decile: the scale of the decile system, not a policy number.
-TOP_DECILE = 10
-MAX_MEASURE_POINTS = 10.0
 MIPS_SOURCE = "mips_historical"
 
 
@@ -87,12 +94,22 @@ def prepare_measure_results(*, measure_aggregate: ir.Table, rules: RulesForYear)
 
 
 # ------------------------------------------------------------------------------------------ §2.3 deciles
-def _anchor(t: ir.Table, choice: str, name: str, fixed: float, key: int) -> ir.Value:
+def _anchor(columns: Any, choice: str, name: str, fixed: float, key: int) -> Any:
     if choice in ("zero", "hundred"):
-        return ibis.literal(fixed, "float64")
+        return fixed
     if choice == f"p{key}":
-        return t[pcol(key)].fill_null(fixed)  # legacy `deciles` benchmarks carry no p1/p99
+        return ops.fill_null(columns[pcol(key)], fixed)  # legacy `deciles` benchmarks carry no p1/p99
     raise RulesError(f"quality.{name}: unsupported value {choice!r}")
+
+
+def rate_axis(columns: Any, rate: Any, rules: RulesForYear) -> tuple[Any, dict[int, Any]]:
+    """§2.3: a rate and its decile bounds on one ascending axis (`formulas.oriented_rate_and_bounds`), with the
+    decile-1 anchors of `quality.decile1_floor_direct` / `quality.decile1_ceiling_inverse`. `columns` is an Ibis
+    table or a mapping of numpy arrays with is_inverse and the benchmark columns p1 … p99."""
+    floor = _anchor(columns, rules.value("quality.decile1_floor_direct"), "decile1_floor_direct", 0.0, 1)
+    ceiling = _anchor(columns, rules.value("quality.decile1_ceiling_inverse"), "decile1_ceiling_inverse", 100.0, 99)
+    return oriented_rate_and_bounds(rate, columns["is_inverse"], {k: columns[pcol(k)] for k in DECILE_KEYS},
+                                    floor, ceiling)
 
 
 def add_decile_points(table: ir.Table, *, rules: RulesForYear, rate_column: str = "scoring_rate") -> ir.Table:
@@ -110,24 +127,14 @@ def add_decile_points(table: ir.Table, *, rules: RulesForYear, rate_column: str 
     interpolation is the same), so one expression serves both. With ascending bounds the set {k : x ≥ B_k} is
     2..k, hence k = 1 + #{k ≥ 2 : x ≥ B_k}.
     """
-    floor = _anchor(table, rules.value("quality.decile1_floor_direct"), "decile1_floor_direct", 0.0, 1)
-    ceiling = _anchor(table, rules.value("quality.decile1_ceiling_inverse"), "decile1_ceiling_inverse", 100.0, 99)
     inverse = table.is_inverse
-    x = ibis.ifelse(inverse, -table[rate_column], table[rate_column]).cast("float64")
-    bound = {1: ibis.ifelse(inverse, -ceiling, floor)}
-    for k in range(2, TOP_DECILE + 1):
-        bound[k] = ibis.ifelse(inverse, -table[pcol(110 - 10 * k)], table[pcol(10 * (k - 1))]).cast("float64")
-    t = table.mutate(_x=x, **{f"_b{k}": v for k, v in bound.items()})
+    x, bound = rate_axis(table, table[rate_column].cast("float64"), rules)
+    # Materialised step by step so each bound is one column reference in the SQL, not a repeated expression.
+    t = table.mutate(_x=x.cast("float64"), **{f"_b{k}": v.cast("float64") for k, v in bound.items()})
     b = {k: t[f"_b{k}"] for k in bound}
-    reached = [(t._x >= b[k]).cast("int32") for k in range(2, TOP_DECILE + 1)]
-    decile = 1 + sum(reached[1:], reached[0])
-    # Bounds of the decile reached (deciles 2..9; decile 10 earns 10 whatever they are).
-    lower = ibis.cases(*[(t._x >= b[k], b[k]) for k in range(TOP_DECILE - 1, 1, -1)], else_=b[1])
-    upper = ibis.cases(*[(t._x >= b[k], b[k + 1]) for k in range(TOP_DECILE - 1, 1, -1)], else_=b[2])
+    decile, lower, upper = decile_and_band(t._x, b)
     t = t.mutate(_decile=decile, _lower=lower, _upper=upper)
-    first = ibis.ifelse(t._b2 <= t._b1, 1.0, ibis.greatest(1.0 + (t._x - t._b1) / (t._b2 - t._b1).nullif(0.0), 1.0))
-    partial = t._decile + (t._x - t._lower) / (t._upper - t._lower).nullif(0.0)
-    points = ibis.cases((t._decile == TOP_DECILE, MAX_MEASURE_POINTS), (t._decile == 1, first), else_=partial)
+    points = decile_points(t._x, t._decile, t._lower, t._upper, t._b1, t._b2)
     usable = t._x.notnull() & t[pcol(10)].notnull() & t[pcol(90)].notnull() & inverse.notnull()
     t = t.mutate(
         decile=ibis.ifelse(usable, t._decile.cast("int32"), ibis.null("int32")),
@@ -148,16 +155,11 @@ def apply_topped_out_cap(table: ir.Table, *, rules: RulesForYear) -> ir.Table:
     points = table.points_before_cap
     if cap is None:
         return table.mutate(achievement_points=points, capped_flag=ibis.literal(False))
-    capped = (
-        (table.benchmark_source == MIPS_SOURCE)
-        & table.is_topped_out_by_program.fill_null(False)
-        & ~table.is_seven_point_cap_removed.fill_null(False)
-        & (points > float(cap))
-    ).fill_null(False)
-    return table.mutate(
-        achievement_points=ibis.ifelse(capped, ibis.literal(float(cap), "float64"), points),
-        capped_flag=capped,
-    )
+    eligible = ((table.benchmark_source == MIPS_SOURCE) & table.is_topped_out_by_program.fill_null(False)
+                & ~table.is_seven_point_cap_removed.fill_null(False)).fill_null(False)
+    capped = (eligible & (points > float(cap))).fill_null(False)
+    return table.mutate(achievement_points=topped_out_points(points, eligible, float(cap)).cast("float64"),
+                        capped_flag=capped)
 
 
 def round_half_up(value: ir.NumericValue, decimals: int) -> ir.NumericValue:

@@ -32,6 +32,8 @@ def summarize_spend_by_setting(*, claim_line: ir.Table, pharmacy_claim: ir.Table
         allowed_amount=fills.allowed_amount.sum(),
         paid_amount=fills.paid_amount.sum(),
     ).mutate(setting=ibis.literal(PART_D_SETTING))
+    # No fills (e.g. a CCLF source, whose Part D events carry no cost): the setting shows zero spend.
+    part_d = part_d.mutate(allowed_amount=part_d.allowed_amount.fill_null(0.0), paid_amount=part_d.paid_amount.fill_null(0.0))
     combined = parts_ab.union(part_d.select(*parts_ab.columns))
     total = combined.allowed_amount.sum().over(ibis.window())
     return combined.mutate(

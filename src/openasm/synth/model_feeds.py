@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import math
 import re
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -31,32 +30,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from openasm.participation.participant_list import IDENTITY_COLUMNS, LIST_YEARS, flag_column
+from openasm.participation.participant_list import (
+    IDENTITY_COLUMNS,
+    LIST_YEARS,
+    flag_column,
+)
 from openasm.quality.q220 import EXCLUSION_CODES, MET, NOT_CALCULABLE, NOT_MET
 from openasm.rules import RulesForYear, load_rules
 from openasm.schema.formats import NPI_PATTERN, TIN_PATTERN, npi_check_digit
 from openasm.scoring.ia_pi_attestation import COLUMNS as ATTESTATION_COLUMNS
-from openasm.synth.geo import load_areas
+from openasm.synth.participant_list_feed import participant_list_rows
+from openasm.synth.pools import pick_one
 
 Q220_COLUMNS = ("tin", "npi", "patient_id", "episode_id", "initial_eval_dt", "initial_eval_code", "discharge_dt",
                 "discharge_code", "intake_fs", "discharge_fs", "predicted_change", "residual", "result_code", "source")
 Q492_COLUMNS = ("py", "tin", "npi", "rate", "case_count", "scored_flag", "achievement_points", "benchmark_ref")
 FILES = {"q220": "q220_foto_episodes.csv", "q492": "q492_cms_results.csv",
          "ia_pi_attestation": "ia_pi_attestation.csv", "participant_list": "asm_participant_list.csv"}
-COHORT_NAMES = {"hf": "Heart Failure", "lbp": "Low Back Pain"}
 UNKNOWN_RESULT_CODE = "G8662"  # shaped like a G-code, not one of Q220's
 CEHRT_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-FIRST_NAMES = ("Amara", "Ben", "Carmen", "Daniel", "Elena", "Farid", "Grace", "Hiro", "Ines", "James", "Kavya",
-               "Liam", "Maya", "Noah", "Olga", "Priya", "Rafael", "Sara", "Tomas", "Wen")
-LAST_NAMES = ("Abbott", "Banerjee", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
-              "Kowalski", "Lindqvist", "Mensah", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi", "Silva", "Tanaka")
-STATE_BY_FIPS = {  # USPS code of each state FIPS (public fact, for the list's STATE column)
-    "01": "AL", "02": "AK", "04": "AZ", "05": "AR", "06": "CA", "08": "CO", "09": "CT", "10": "DE", "11": "DC",
-    "12": "FL", "13": "GA", "15": "HI", "16": "ID", "17": "IL", "18": "IN", "19": "IA", "20": "KS", "21": "KY",
-    "22": "LA", "23": "ME", "24": "MD", "25": "MA", "26": "MI", "27": "MN", "28": "MS", "29": "MO", "30": "MT",
-    "31": "NE", "32": "NV", "33": "NH", "34": "NJ", "35": "NM", "36": "NY", "37": "NC", "38": "ND", "39": "OH",
-    "40": "OK", "41": "OR", "42": "PA", "44": "RI", "45": "SC", "46": "SD", "47": "TN", "48": "TX", "49": "UT",
-    "50": "VT", "51": "VA", "53": "WA", "54": "WV", "55": "WI", "56": "WY", "72": "PR"}
 
 
 @dataclass
@@ -70,15 +62,10 @@ class ModelFeedsSummary:
     rows: dict[str, int] = field(default_factory=dict)
     defects: dict[str, dict[str, int]] = field(default_factory=dict)
     planted: dict[str, dict[str, int]] = field(default_factory=dict)
-    participant_source: str = ""
 
 
 def _rng(seed: int, performance_year: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(performance_year, 91, stream)))
-
-
-def _pick(rng: np.random.Generator, items: list | tuple):
-    return items[int(rng.integers(len(items)))]
 
 
 def _days(rng: np.random.Generator, span: list[int]) -> timedelta:
@@ -132,23 +119,6 @@ def _panels(world_dir: Path, clinicians: list[dict], performance_year: int, rule
     return out
 
 
-def _engine_participants(world_dir: Path, rules: RulesForYear) -> pa.Table:
-    """§512.710: the participation stage on the world (ingest, then `run_participation`, in memory)."""
-    from openasm.engine import connect
-    from openasm.participation.run import run_participation
-    from openasm.participation.selected_area import load_selected_areas
-    from openasm.pipeline import run_ingest
-
-    engine = connect("duckdb")
-    try:
-        run_ingest(engine, world_dir)
-        with tempfile.TemporaryDirectory() as scratch:
-            run_participation(engine, [rules], Path(scratch), load_selected_areas(rules))
-        return engine.fetch(engine.table("participant"))
-    finally:
-        engine.close()
-
-
 def _write_csv(path: Path, header: tuple[str, ...], rows: list[dict]) -> int:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -172,7 +142,7 @@ def _episode(rng: np.random.Generator, p: dict, met_share: float, kind: str) -> 
     met = bool(rng.random() < met_share)
     code = MET if met else NOT_MET
     if kind == "exclusion":
-        code = _pick(rng, EXCLUSION_CODES)  # G9733: the patient could not complete the intake PROM
+        code = pick_one(rng, EXCLUSION_CODES)  # G9733: the patient could not complete the intake PROM
         return {"intake_fs": _fs(_tenths(rng, p["intake_fs"])) if code == EXCLUSION_CODES[0] else None,
                 "result_code": code}
     if kind == "result_code_only":
@@ -218,9 +188,9 @@ def _q220_rows(patients: list[dict], p: dict, rng: np.random.Generator,
                 closed = kind != "open"
                 rows.append({"tin": tin, "npi": npi, "patient_id": patient_id, "episode_id": f"{patient_id}-E{number}",
                              "initial_eval_dt": start.isoformat(),
-                             "initial_eval_code": _pick(rng, p["initial_eval_codes"]),
+                             "initial_eval_code": pick_one(rng, p["initial_eval_codes"]),
                              "discharge_dt": discharge.isoformat() if closed else None,
-                             "discharge_code": _pick(rng, p["discharge_codes"]) if closed else None,
+                             "discharge_code": pick_one(rng, p["discharge_codes"]) if closed else None,
                              "source": "FOTO", **scores})
                 kinds[kind] += 1
                 start = discharge + _days(rng, p["gap_days"])
@@ -323,18 +293,18 @@ def _attestation_rows(tins: list[str], partner_pool: list[str], p: dict, rng: np
             start("pi_start_offset_days")
         effective = max(january, ia2_start - _days(rng, p["cca_effective_lead_days"]))
         partners = [t for t in partner_pool if t != tin]
-        partner = _pick(rng, partners) if partners else "9" + "".join(str(d) for d in rng.integers(0, 10, size=8))
+        partner = pick_one(rng, partners) if partners else "9" + "".join(str(d) for d in rng.integers(0, 10, size=8))
         cca = sorted(rng.choice(ia2, size=int(rng.integers(min_cca, len(ia2) + 1)), replace=False).tolist())
         measures: dict[str, list[str]] = {}
         for objective, options in objectives.items():
-            chosen = options[_pick(rng, list(options))]
-            measures[objective] = [_pick(rng, exclusions[m]) if exclusions.get(m) and
+            chosen = options[pick_one(rng, list(options))]
+            measures[objective] = [pick_one(rng, exclusions[m]) if exclusions.get(m) and
                                    rng.random() < p["pi_exclusion_share"] else m for m in chosen]
         elements_done = list(ia1)
         if kind == "ia_element_missing":
             elements_done.pop(int(rng.integers(len(elements_done))))
         if kind == "pi_objective_unmet":
-            objective = _pick(rng, list(measures))
+            objective = pick_one(rng, list(measures))
             measures[objective].pop(int(rng.integers(len(measures[objective]))))
         cehrt = "0015" + "".join(CEHRT_ALPHABET[i] for i in rng.integers(0, len(CEHRT_ALPHABET), size=11))
         rows.append({
@@ -350,60 +320,12 @@ def _attestation_rows(tins: list[str], partner_pool: list[str], p: dict, rng: np
     return rows, planted, Counter(row_rejected=counts["row_rejected"])
 
 
-def _state_by_zip() -> dict[str, str]:
-    areas = load_areas()
-    return {z: STATE_BY_FIPS.get(s, "") for z, s in zip(areas.zip5, areas.state_fips)}
-
-
-def _participant_list_rows(clinicians: list[dict], participant: pa.Table, p: dict, rng: np.random.Generator,
-                           performance_year: int, rules: RulesForYear) -> tuple[list[dict], Counter, list[str]]:
-    """§512.710: one row per (organization, NPI) of the cohort-specialty clinicians and of the engine's
-    participants; the PY's participant flag is the engine's, flipped for `disagreements` NPIs. Also returns
-    the listed TINs (organization_legal_name is `Practice <tin>`, as the FHIR export's Organization.name)."""
-    cohort_of = {str(c): cohort for cohort, codes in rules.value("participation.specialty_codes").items()
-                 for c in codes}
-    judged = {r["npi"]: r for r in participant.to_pylist() if r["performance_year"] == performance_year}
-    chosen = {r["npi"] for r in judged.values() if r["is_participant"] and r["tin"] and r["cohort"]}
-    entries: dict[tuple[str, str], dict] = {}
-    for c in clinicians:
-        if c["specialty_code"] in cohort_of:
-            entries[(c["tin"], c["npi"])] = {"tin": c["tin"], "npi": c["npi"], "cohort": cohort_of[c["specialty_code"]],
-                                             "zip5": c["practice_zip5"]}
-    zips = {(c["tin"], c["npi"]): c["practice_zip5"] for c in clinicians}
-    for npi in sorted(chosen):
-        row = judged[npi]
-        entries.setdefault((row["tin"], npi), {"tin": row["tin"], "npi": npi, "cohort": row["cohort"],
-                                               "zip5": zips.get((row["tin"], npi), row["practice_zip5"])})
-    npis = sorted({e["npi"] for e in entries.values()})
-    names = {npi: (_pick(rng, FIRST_NAMES), _pick(rng, LAST_NAMES)) for npi in npis}
-    flipped = sorted(rng.choice(npis, size=min(int(p["disagreements"]), len(npis)), replace=False).tolist()) \
-        if npis else []
-    states = _state_by_zip()
-    rows = []
-    for (tin, npi), entry in sorted(entries.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        is_participant = (npi in chosen) != (npi in flipped)
-        small = judged.get(npi, {}).get("is_small_practice")
-        cohort = judged[npi]["cohort"] if npi in chosen else entry["cohort"]
-        row = {"NPI": npi, "FIRST_NAME": names[npi][0], "LAST_NAME": names[npi][1],
-               "STATE": states.get(entry["zip5"] or "", ""), "ASM_COHORT": COHORT_NAMES[cohort],
-               "ORGANIZATION_LEGAL_NAME": f"Practice {tin}"}
-        for year in LIST_YEARS:
-            here = year == performance_year
-            row[flag_column(year, "PARTICIPANT")] = ("Yes" if is_participant else "No") if here else ""
-            row[flag_column(year, "SMALLPRACTICE")] = ({True: "Yes", False: "No"}.get(small, "") if here else "")
-        rows.append(row)
-    planted = Counter(listed_participants=len(chosen ^ set(flipped)),
-                      computed_only=len(set(flipped) & chosen), cms_only=len(set(flipped) - chosen))
-    return rows, planted, sorted({tin for tin, _ in entries})
-
-
 def generate_model_feeds(world_dir: Path, out_dir: Path, performance_year: int, *, seed: int = 1,
-                         rules: RulesForYear | None = None,
-                         participant: pa.Table | None = None) -> ModelFeedsSummary:
+                         participant: pa.Table, rules: RulesForYear | None = None) -> ModelFeedsSummary:
     """Write the four feeds (FILES) for the world's clinicians in `performance_year` into `out_dir`.
-    `participant`: a participant table (PARTICIPANT_COLUMNS; at least performance_year, npi, tin, cohort,
-    is_participant, is_small_practice, practice_zip5) already computed for the world; without it the
-    participation stage is run here (ingest + §512.710, in memory; about as long as `openasm participate`)."""
+    `participant`: the participant table computed for the world (PARTICIPANT_COLUMNS; at least
+    performance_year, npi, tin, cohort, is_participant, is_small_practice, practice_zip5), e.g. by
+    `openasm.runs.world.participants_of_world`."""
     if performance_year not in LIST_YEARS:
         raise ValueError(f"performance year {performance_year}: the participant list covers {LIST_YEARS}")
     world_dir, out_dir = Path(world_dir), Path(out_dir)
@@ -412,11 +334,6 @@ def generate_model_feeds(world_dir: Path, out_dir: Path, performance_year: int, 
     clinicians = _clinicians(world_dir)
     panels = _panels(world_dir, clinicians, performance_year, rules, params["panel_visit_hcpcs_pattern"])
     summary = ModelFeedsSummary(out_dir)
-    if participant is None:
-        participant = _engine_participants(world_dir, rules)
-        summary.participant_source = f"participation stage run on {world_dir}"
-    else:
-        summary.participant_source = "participant table given by the caller"
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {feed: out_dir / name for feed, name in FILES.items()}
 
@@ -426,7 +343,7 @@ def generate_model_feeds(world_dir: Path, out_dir: Path, performance_year: int, 
     q492, planted = _q492_rows(panels.get("hf", []), params["q492"], _rng(seed, performance_year, 2),
                                performance_year, rules)
     summary.planted["q492"], summary.defects["q492"] = dict(planted), {}
-    listed, planted, listed_tins = _participant_list_rows(
+    listed, planted, listed_tins = participant_list_rows(
         clinicians, participant, params["participant_list"], _rng(seed, performance_year, 4), performance_year, rules)
     summary.planted["participant_list"], summary.defects["participant_list"] = dict(planted), {}
     partner_specialties = set(params["ia_pi"]["cca_partner_specialties"])

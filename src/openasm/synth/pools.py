@@ -58,3 +58,8 @@ class Pool:
         idx = np.searchsorted(self.cum, target, side="right")
         idx = np.clip(idx, self.seg_start[seg], self.seg_start[seg] + self.seg_len[seg] - 1)
         return self.members[idx]
+
+
+def pick_one(rng: np.random.Generator, items: list | tuple):
+    """One item drawn uniformly (a single integer draw, so seeded outputs stay byte-identical)."""
+    return items[int(rng.integers(len(items)))]

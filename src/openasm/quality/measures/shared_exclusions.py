@@ -18,16 +18,10 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
-from openasm.quality.measures.common import (
-    LOINC,
-    SNOMED,
-    age_in_years,
-    oid,
-)
+from openasm.quality.measures.common import LOINC, SNOMED, age_in_years, oid
 
 # Stand-ins for CQL's minimum/maximum DateTime (a closed interval boundary that is null).
-FAR_PAST = datetime(1800, 1, 1)
-FAR_FUTURE = datetime(9999, 12, 31)
+FAR_PAST, FAR_FUTURE = datetime(1800, 1, 1), datetime(9999, 12, 31)
 
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 # Status.isEncounterPerformed

@@ -1,0 +1,3 @@
+from openasm.cli import main
+
+main()

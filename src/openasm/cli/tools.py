@@ -1,0 +1,113 @@
+"""Tool commands: `report` (HTML pages from a run's finished tables) and `demo` (every stage on a synthetic
+world)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from openasm.cli.app import app
+from openasm.cli.claims import cost, episodes, ingest, summarize, synth, write_source_format
+from openasm.cli.common import (
+    BackendOpt,
+    PyOpt,
+    SetOpt,
+    console,
+    fail,
+    load_rules,
+    run_year_stage,
+)
+from openasm.cli.model import participate, payment, score
+from openasm.cli.quality import ingest_fhir, quality, synth_fhir
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: run folder)")] = None,
+    py: PyOpt = 2027,
+    set_: SetOpt = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write the board report PDF (board-report.pdf)")] = False,
+    npi: Annotated[Optional[str], typer.Option("--npi", help="Board report for this NPI")] = None,
+    tin: Annotated[Optional[str], typer.Option("--tin", help="Board report for this TIN (default: largest)")] = None,
+    no_suppress: Annotated[bool, typer.Option("--no-suppress", help="Show counts under 11 (internal use)")] = False,
+) -> None:
+    """Write the HTML pages (index.html first with the outlook, quality.html, model.html) from a run's finished
+    tables, the shareable aggregate CSVs, and with --pdf the board report PDF."""
+    from openasm.app.pdf import PDF_NAME, write_board_pdf
+    from openasm.app.report_outlook import outlook_fragment
+    from openasm.disclosure import NO_SUPPRESS
+    from openasm.report.html import write_report
+
+    # --no-suppress is a rules override (recorded, and every page then says it is for internal use).
+    rules = load_rules(py, [*(set_ or []), *([f"{NO_SUPPRESS[0]}={NO_SUPPRESS[1]}"] if no_suppress else [])])
+    outlook = outlook_fragment(run_dir, rules)
+    path = write_report(run_dir, out or run_dir, rules, lead={"index.html": outlook} if outlook else None)
+    console.print(f"report: {path}")
+    if pdf:
+        written = write_board_pdf(run_dir, (out or run_dir) / PDF_NAME, npi=npi, tin=tin, suppress=not no_suppress)
+        console.print(f"board report: {written}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Demo output folder")] = Path("demo-output"),
+    benes: Annotated[int, typer.Option("--benes")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    py: PyOpt = 2027,
+    backend: BackendOpt = "duckdb",
+    source_format: Annotated[str, typer.Option("--format", help="Run from canonical (default), cclf, bcda, "
+                                               "bluebutton or rif files of the synthetic world")] = "canonical",
+) -> None:
+    """Synthetic world (in a source format with --format) → ingest → episodes → cost → participation → synthetic EHR and feeds → quality → scores →
+    payment → HTML report and board PDF."""
+    import pyarrow.parquet as pq
+
+    from openasm.runs.participant_list import (
+        ParticipantListInputs,
+        run_participant_list_comparison,
+    )
+    from openasm.synth.model_feeds import generate_model_feeds
+
+    from openasm.connectors.formats import FORMATS
+
+    if source_format not in FORMATS:
+        fail(f"--format {source_format!r}: choose one of {', '.join(FORMATS)}")
+    started = time.perf_counter()
+    if out.exists():
+        shutil.rmtree(out)
+    world = out / "synthetic-world"
+    run = out / "run"
+    # CY PY-3 gives the eligibility year (PY-2) its enrollment and history look-back.
+    synth(out=world, benes=benes, seed=seed, years=f"{py - 3}-{py}", chunk_benes=25_000, source_format=None)
+    source = world if source_format == "canonical" else write_source_format(
+        world, source_format, out / f"synthetic-{source_format}")
+    ingest(input_dir=source, out=run, backend=backend, spark_master=None, force=False, source_format=source_format)
+    summarize(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
+    episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, code_lists=None, backend=backend,
+             spark_master=None)
+    cost(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None)
+    participate(run_dir=run, py=[py], years=None, selected_areas=None, prior=None, compare_with=None, set_=None,
+                code_lists=None, backend=backend, spark_master=None)
+    feeds_dir = out / "synthetic-feeds"
+    feeds = generate_model_feeds(world, feeds_dir, py, seed=seed,
+                                 participant=pq.read_table(run / "outputs" / "participant.parquet"))
+    console.print(f"synthetic feeds: {', '.join(f'{k} ({v:,} rows)' for k, v in feeds.rows.items())}")
+    run_year_stage(run_participant_list_comparison, run, ParticipantListInputs(feeds.files["participant_list"]),
+                   title="participant list comparison", py=py, set_=None, backend=backend, spark_master=None)
+    synth_fhir(world=world, out=out / "synthetic-ehr", py=py, seed=seed, copies=1)
+    ingest_fhir(paths=[out / "synthetic-ehr"], out=run, backend=backend, force=False)
+    quality(run_dir=run, py=py, q220=feeds.files.get("q220"), q492=feeds.files.get("q492"), qpp_json=None,
+            qrda3=None, group_reporting=None, set_=None, code_lists=None, backend=backend, spark_master=None)
+    # PY2027 MIPS benchmarks are unpublished and a synthetic cohort has too few reporters for its own, so the
+    # demo scores quality against the PY2026 MIPS benchmarks (an explicit, recorded override).
+    score(run_dir=run, py=py, attestation=feeds.files.get("ia_pi_attestation"), euc=None, practice_size=None,
+          benchmarks=None, set_=[f"quality.benchmark_fallback_py={py - 1}"], code_lists=None, backend=backend,
+          spark_master=None)
+    payment(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None, part_b_base="auto")
+    report(run_dir=run, out=out, py=py, set_=None, pdf=True, npi=None, tin=None, no_suppress=False)
+    console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")

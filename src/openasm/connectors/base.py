@@ -1,0 +1,135 @@
+"""What every connector hands to ingest: raw canonical-named tables, its own rejections, per-file record counts
+and the limitations of its format.
+
+A connector reads its files through the engine and returns `SourceTables`; `runs.ingest.run_ingest` passes its
+raw tables to `ingest_raw_tables`, so the same row checks accept or quarantine every row with the source file
+and record number, and `read = accepted + quarantined` holds per canonical table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
+from openasm.ingest.raw import RawTable, read_canonical_files
+from openasm.ingest.sources import scan_input_folder
+from openasm.schema.canonical import CANONICAL_TABLES
+
+
+class ConnectorError(ValueError):
+    """A source folder or file cannot be read at all (nothing recognisable, a required file missing)."""
+
+
+@dataclass(frozen=True)
+class Limitation:
+    """Something the source format cannot carry, and what follows from it for the outputs."""
+
+    table: str
+    column: str
+    statement: str
+    consequence: str
+    affected_rows: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "column": self.column, "statement": self.statement,
+                "consequence": self.consequence, "affected_rows": self.affected_rows}
+
+
+@dataclass
+class SourceTables:
+    """A connector's result: raw tables per canonical table, plus the accounting around them."""
+
+    source_format: str
+    raw: dict[str, RawTable] = field(default_factory=dict)
+    extra_quarantine: list[ir.Table] = field(default_factory=list)
+    source_records: list[dict[str, Any]] = field(default_factory=list)
+    limitations: list[Limitation] = field(default_factory=list)
+    not_read: list[str] = field(default_factory=list)
+    staged: list[str] = field(default_factory=list)
+
+    def stage(self, engine: Engine, expr: ir.Table) -> ir.Table:
+        """Materialise an intermediate result (dropped after ingest): later steps and the row checks then
+        compile against a stored table instead of re-inlining every cut, join and pairing before it."""
+        name = f"connector__int_{len(self.staged)}"
+        self.staged.append(name)
+        return engine.save(name, expr)
+
+    def add_part(self, table: str, part: ir.Table, files: list[str]) -> None:
+        """Add raw rows of a canonical table (canonical column names, `_row_number`, `_source_file`)."""
+        record = self.raw.setdefault(table, RawTable(table, [], []))
+        record.parts.append(canonical_columns(part, table))
+        record.files.extend(f for f in files if f not in record.files)
+
+    def prepared(self, engine: Engine) -> dict[str, RawTable]:
+        """The raw tables ready for the row checks: a table whose parts are expressions (cuts, joins, pairings)
+        is aligned and stored as one part, so its checks compile once against a stored table; parts that are
+        stored already (canonical files) are left as they are."""
+        for record in self.raw.values():
+            if record.parts and not all(_is_stored(part) for part in record.parts):
+                record.parts = [self.stage(engine, union_parts(record.parts))]
+            if record.rejected is not None:
+                record.rejected = self.stage(engine, record.rejected)
+        self.extra_quarantine = [self.stage(engine, q) for q in self.extra_quarantine]
+        return self.raw
+
+    def drop_staged(self, engine: Engine) -> None:
+        """Remove the intermediate tables `stage` stored."""
+        for name in self.staged:
+            engine.drop(name)
+        self.staged.clear()
+
+    def add_rejected(self, table: str, rejected: ir.Table) -> None:
+        """Add rows the connector could not map (quarantine columns) to a canonical table's accounting."""
+        record = self.raw.setdefault(table, RawTable(table, [], []))
+        record.rejected = rejected if record.rejected is None else record.rejected.union(rejected)
+
+
+def canonical_columns(part: ir.Table, table: str) -> ir.Table:
+    """Only the contract's columns that the part has, plus the two provenance columns (helper columns of a
+    connector, named with a leading underscore, are dropped here)."""
+    names = [c for c in CANONICAL_TABLES[table].column_names if c in part.columns]
+    return part.select(*names, ROW_NUMBER, SOURCE_FILE)
+
+
+def add_side_tables(engine: Engine, folder: Path, tables: SourceTables, names: tuple[str, ...]) -> None:
+    """Canonical files (`<table>.csv|.parquet` or a `<table>/` folder) that sit beside the source files, for the
+    tables the format does not carry (e.g. `clinician`, the practice roster no claims format holds). They are
+    checked like any canonical input; a table the connector already produced is never replaced."""
+    scan = scan_input_folder(folder, {n: CANONICAL_TABLES[n] for n in names})
+    for name, source in scan.tables.items():
+        if name not in tables.raw:
+            tables.raw[name] = read_canonical_files(engine, name, source.files)
+
+
+def union_parts(parts: list[ir.Table]) -> ir.Table:
+    """Parts of one table as one: missing columns null, every column text when the parts' types differ."""
+    if len(parts) == 1:
+        return parts[0]
+    names = list(dict.fromkeys(c for part in parts for c in part.columns))
+    types = {c: {str(p.schema()[c]) for p in parts if c in p.columns} for c in names}
+    aligned = []
+    for part in parts:
+        cols = {}
+        for c in names:
+            as_text = len(types[c]) > 1 or c not in part.columns
+            value = part[c] if c in part.columns else ibis.null("string")
+            cols[c] = value.cast("string") if as_text and c not in (ROW_NUMBER,) else value
+        aligned.append(part.select(**cols))
+    return ibis.union(*aligned)
+
+
+def _is_stored(table: ir.Table) -> bool:
+    """Whether a table is a plain reference to a stored or registered table (nothing to compile)."""
+    import ibis.expr.operations as ops
+
+    return isinstance(table.op(), (ops.DatabaseTable, ops.UnboundTable, ops.InMemoryTable))
+
+
+def count_source(table: ir.Table) -> int:
+    """Executed row count (for per-file record accounting)."""
+    return int(table.count().to_pyarrow().as_py())

@@ -1,0 +1,151 @@
+"""Source layouts as data, and the Ibis cuts that apply them.
+
+A layout file under `connectors/layouts/` names each source field with its position and width (fixed-width
+formats) or its column / path (delimited and JSON formats), its type, the canonical column it feeds and the
+tokens that mean null. This module loads those files and turns a table of raw records into canonical-named
+text columns: fixed-width fields are substrings of the record cut by the backend (never a Python loop over
+records), and records of the wrong length become quarantine rows that name the file and the record number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import yaml
+
+from openasm.engine import ROW_NUMBER, SOURCE_FILE
+
+LAYOUT_PACKAGE = "openasm.connectors.layouts"
+EDGE_BLANKS = "^[ \t\r\n]+|[ \t\r\n]+$"
+
+
+class LayoutError(ValueError):
+    """A layout file is malformed (a packaging defect, not a user error)."""
+
+
+@cache
+def load_layout(name: str) -> dict[str, Any]:
+    """A layout file (`<name>.yaml`) shipped in the package, parsed."""
+    try:
+        text = resources.files(LAYOUT_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise LayoutError(f"no shipped layout {name}.yaml") from err
+    return yaml.safe_load(text)
+
+
+@dataclass(frozen=True)
+class FixedField:
+    """One field of a fixed-width record: 1-based start, width and type (text, integer, decimal, date)."""
+
+    name: str
+    start: int
+    width: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class RecordLayout:
+    """One fixed-width record type: its length and fields by name."""
+
+    file_type: str
+    title: str
+    record_length: int
+    fields: dict[str, FixedField]
+    null_tokens: tuple[str, ...]
+    date_null_tokens: tuple[str, ...]
+
+    def field(self, name: str) -> FixedField:
+        if name not in self.fields:
+            raise LayoutError(f"{self.file_type} has no field {name}")
+        return self.fields[name]
+
+
+def fixed_width_layouts(name: str) -> dict[str, RecordLayout]:
+    """The record layouts of a fixed-width layout file, checked contiguous up to the record length."""
+    data = load_layout(name)
+    layouts = {}
+    for file_type, spec in data["files"].items():
+        fields, end = {}, 0
+        for field_name, start, width, kind in spec["fields"]:
+            if start != end + 1:
+                raise LayoutError(f"{name}.yaml {file_type}.{field_name}: starts at {start}, expected {end + 1}")
+            fields[field_name] = FixedField(field_name, int(start), int(width), str(kind))
+            end = start + width - 1
+        if end != spec["record_length"]:
+            raise LayoutError(f"{name}.yaml {file_type}: fields end at {end}, record length {spec['record_length']}")
+        layouts[file_type] = RecordLayout(file_type, spec["title"], int(spec["record_length"]), fields,
+                                          tuple(data.get("null_tokens", ())), tuple(data.get("date_null_tokens", ())))
+    return layouts
+
+
+def trimmed(value: ir.StringValue) -> ir.StringValue:
+    """Text without surrounding blanks, null when blank."""
+    return value.re_replace(EDGE_BLANKS, "").nullif("")
+
+
+def null_tokens_to_null(value: ir.StringValue, tokens: tuple[str, ...]) -> ir.StringValue:
+    """Null when the (trimmed) value is one of the format's null tokens."""
+    if not tokens:
+        return value
+    return ibis.ifelse(value.isin(list(tokens)), ibis.null("string"), value)
+
+
+def cut_field(line: ir.StringValue, layout: RecordLayout, field_name: str) -> ir.StringValue:
+    """One field of a fixed-width record as trimmed text, null for blanks and the format's null tokens."""
+    spec = layout.field(field_name)
+    tokens = layout.null_tokens + (layout.date_null_tokens if spec.kind == "date" else ())
+    return null_tokens_to_null(trimmed(line.substr(spec.start - 1, spec.width)), tokens)
+
+
+def cut_records(lines: ir.Table, layout: RecordLayout, columns: dict[str, str]) -> ir.Table:
+    """`columns` (output name -> field name) cut from each record, plus `_row_number` and `_source_file`."""
+    return lines.select(
+        **{out: cut_field(lines.line, layout, field) for out, field in columns.items()},
+        **{ROW_NUMBER: lines[ROW_NUMBER], SOURCE_FILE: lines[SOURCE_FILE]},
+    )
+
+
+def split_by_record_length(lines: ir.Table, layout: RecordLayout, table_name: str) -> tuple[ir.Table, ir.Table]:
+    """(records of the layout's length, quarantine rows for the others: wrong length or truncated)."""
+    length = lines.line.length()
+    good = lines.filter(length == layout.record_length)
+    bad = lines.filter(length != layout.record_length)
+    rejected = bad.select(
+        table_name=ibis.literal(table_name),
+        source_file=bad[SOURCE_FILE].cast("string"),
+        row_number=bad[ROW_NUMBER].cast("int64"),
+        column_name=ibis.literal("(record)"),
+        reason=ibis.literal(f"{layout.file_type} record length ") + length.cast("string")
+        + ibis.literal(f", expected {layout.record_length} (wrong layout or truncated record)"),
+        # The record holds identifiers (claim id, MBI): none of it is copied into the quarantine.
+        raw_value=ibis.null("string"),
+        failure_count=ibis.literal(1, "int64"),
+    )
+    return good, rejected
+
+
+def rejected_rows(rows: ir.Table, table_name: str, column: str, reason: str | ir.StringValue,
+                  raw_value: ir.Value | None = None) -> ir.Table:
+    """Quarantine rows (the ingest's columns) for connector-level rejections of `rows`."""
+    return rows.select(
+        table_name=ibis.literal(table_name),
+        source_file=rows[SOURCE_FILE].cast("string"),
+        row_number=rows[ROW_NUMBER].cast("int64"),
+        column_name=ibis.literal(column),
+        reason=ibis.literal(reason) if isinstance(reason, str) else reason,
+        raw_value=(raw_value if raw_value is not None else ibis.null("string")).cast("string"),
+        failure_count=ibis.literal(1, "int64"),
+    )
+
+
+def map_codes(value: ir.StringValue, codes: dict[str, str]) -> ir.StringValue:
+    """A source code translated through a code map; an unknown code passes through unchanged so the row
+    checks quarantine it with the value that was found."""
+    if not codes:
+        return value
+    return value.cases(*[(str(k), str(v)) for k, v in codes.items()], else_=value)

@@ -1,0 +1,176 @@
+"""The runner contract every stage follows, and the one path by which stages publish tables and the manifest.
+
+A runner is `run_<stage>(engine, rules, run_dir, inputs, step=None) -> StageResult`: it reads the run's tables
+through the `Engine`, calls the stage's pure functions, materialises and publishes what they return, and reports
+progress through `step`. `runs.execute.execute_stage` runs one and records it in the run's manifest, so every
+command, the demo, the tests and the dashboard go through the same path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import ibis
+import ibis.expr.types as ir
+
+from openasm import __version__
+from openasm.engine import Engine
+from openasm.rules import RulesForYear
+from openasm.schema.run_folder import MANIFEST, output_path
+
+Step = Callable[[str], None]
+
+
+def no_step(_text: str) -> None:
+    """The progress callback of a runner called without one."""
+
+
+@dataclass
+class StageResult:
+    """What a runner produced: row counts and files of the published tables, notes for the user, and the
+    entries it adds to the manifest (besides the rules it read)."""
+
+    row_counts: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    entries: dict[str, Any] = field(default_factory=dict)
+
+    def manifest_entries(self) -> dict[str, Any]:
+        """Top-level manifest keys this stage writes (ingest accounting, sources read, ...)."""
+        return dict(self.entries)
+
+
+ResultT = TypeVar("ResultT", bound=StageResult)
+
+
+class Runner(Protocol[ResultT]):
+    def __call__(self, engine: Engine, rules: Any, run_dir: Path, inputs: Any, step: Step | None = None
+                 ) -> ResultT: ...
+
+
+def count_rows(expr: ir.Table) -> int:
+    """Executed row count of a table expression."""
+    return int(expr.count().to_pyarrow().as_py())
+
+
+_STAGING: ContextVar[Path | None] = ContextVar("openasm_output_staging", default=None)
+_YEAR: ContextVar[int | None] = ContextVar("openasm_publish_year", default=None)
+
+
+@contextmanager
+def staged_outputs(folder: Path, year: int | None = None) -> Iterator[None]:
+    """Within the block, `write_output` writes into `folder` (moved into `outputs/` when the stage commits), and
+    with `year`, `publish` keeps the published tables' rows of other performance years."""
+    tokens = _STAGING.set(folder), _YEAR.set(year)
+    try:
+        yield
+    finally:
+        _STAGING.reset(tokens[0])
+        _YEAR.reset(tokens[1])
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Write to a temporary name beside `path`, then rename: a reader sees the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        write(partial)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_output(engine: Engine, expr: ir.Table, run_dir: Path, name: str) -> Path:
+    """Publish a table as `outputs/<name>.parquet` and `.csv`, rows sorted on every column (so identical inputs
+    give identical files), each file replaced atomically. Returns the Parquet path in `outputs/`."""
+    parquet = output_path(run_dir, name)
+    folder = _STAGING.get() or parquet.parent
+    ordered = expr.order_by(list(expr.columns))
+    _replace_atomically(folder / parquet.name, lambda path: engine.write_parquet(ordered, path))
+    _replace_atomically(folder / f"{name}.csv", lambda path: engine.write_csv(ordered, path))
+    return parquet
+
+
+def _with_other_years(engine: Engine, name: str, expr: ir.Table, year: int) -> ir.Table:
+    """`expr` (given a performance_year column when it has none) with the stored table's rows of other years;
+    a stored table of another shape (an older openasm) is replaced."""
+    if "performance_year" not in expr.columns:
+        expr = expr.mutate(performance_year=ibis.literal(year, "int32"))
+    if not engine.has_table(name):
+        return expr
+    stored = engine.table(name)
+    if stored.schema() != expr.schema():
+        return expr
+    return ibis.union(stored.filter(stored.performance_year != year), expr, distinct=False)
+
+
+def year_rows(engine: Engine, name: str, year: int) -> ir.Table:
+    """A run table's rows of one performance year (all rows when it has no performance_year column)."""
+    table = engine.table(name)
+    return table.filter(table.performance_year == year) if "performance_year" in table.columns else table
+
+
+def publish(engine: Engine, run_dir: Path, result: StageResult, name: str, expr: ir.Table) -> ir.Table:
+    """Materialise a stage output, write it to `outputs/` and count its rows into `result`. Run for one
+    performance year (`execute_stage` of a year stage), the table keeps the rows of other years; the returned
+    table and the count are this year's."""
+    year = _YEAR.get()
+    stored = engine.save(name, expr if year is None else _with_other_years(engine, name, expr, year))
+    result.outputs[name] = write_output(engine, stored, run_dir, name)
+    mine = stored if year is None else stored.filter(stored.performance_year == year)
+    result.row_counts[name] = count_rows(mine)
+    return mine
+
+
+class InputError(ValueError):
+    """A stage's input holds values it cannot compute with (non-finite, out of range)."""
+
+
+def refuse_invalid(engine: Engine, findings: ir.Table, what: str, shown: int = 10) -> None:
+    """Raise InputError listing the rows of `findings` (`schema.value_ranges.range_findings`), if any: the run
+    stops before a NaN or an out-of-range value can spread into pools and factors."""
+    rows = engine.fetch(findings.limit(shown + 1)).to_pylist()
+    if not rows:
+        return
+    total = count_rows(findings) if len(rows) > shown else len(rows)
+    keys = [c for c in rows[0] if c not in ("column_name", "value", "expected")]
+    lines = [", ".join(f"{k} {r[k]}" for k in keys) + f": {r['column_name']} = {r['value']!r}, expected "
+             f"{r['expected']}" for r in rows[:shown]]
+    more = f" (and {total - shown} more)" if total > shown else ""
+    raise InputError(f"{what}: {total} invalid value(s){more}: " + "; ".join(lines))
+
+
+def write_manifest(run_dir: Path, *, engine: Engine, rules: RulesForYear | Sequence[RulesForYear] | None,
+                   entries: dict[str, Any] | None = None, remove: Sequence[str] = ()) -> Path:
+    """Record what the run read and each rules value used. A single year's rules merge into `rules_used` and
+    `code_lists_used` (a value read again by a later stage replaces the earlier row); a stage over several
+    years puts its rules in its own entry. `remove`: entries of stages whose results are gone."""
+    path = Path(run_dir) / MANIFEST
+    existing: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    existing.update({"openasm_version": __version__, "backend": engine.backend,
+                     "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    if isinstance(rules, RulesForYear):
+        existing["performance_year"] = rules.performance_year
+        for key, rows in rules_rows([rules]).items():
+            merged = {row["name"]: row for row in existing.get(key, [])}
+            merged.update({row["name"]: row for row in rows})
+            existing[key] = [merged[name] for name in sorted(merged)]
+    for key in remove:
+        existing.pop(key, None)
+    existing.update(entries or {})
+    _replace_atomically(path, lambda partial: partial.write_text(json.dumps(existing, indent=2, default=str)))
+    return path
+
+
+def rules_rows(rules_list: Sequence[RulesForYear]) -> dict[str, list[dict[str, Any]]]:
+    """`rules_used` and `code_lists_used` of one or more years' rules, one row per name (later years win)."""
+    used = {r["name"]: r for rules in rules_list for r in rules.manifest_rows(only_used=True)}
+    codes = {r["name"]: r for rules in rules_list for r in rules.code_list_rows()}
+    return {"rules_used": [used[k] for k in sorted(used)], "code_lists_used": [codes[k] for k in sorted(codes)]}
