@@ -88,6 +88,9 @@ def ingest(
         "pipe (default: read off each header)")] = None,
     encoding: Annotated[str, typer.Option(
         "--encoding", help="Text encoding of the canonical CSV files, e.g. latin-1, cp1252")] = "utf-8",
+    csv_copies: Annotated[Optional[str], typer.Option(
+        "--csv", help="CSV copies of this run's outputs beside the Parquet: all (default), small (small tables "
+        "only) or none; later commands on the run keep the choice")] = None,
     py: PyOpt = 2027,
     set_: SetOpt = None,
 ) -> None:
@@ -103,7 +106,7 @@ def ingest(
         fail(str(err))
     rules = load_rules(py, set_)
     engine = open_engine(backend, out, spark_master)
-    inputs = IngestInputs(input_dir, source_format, dialect)
+    inputs = IngestInputs(input_dir, source_format, dialect, csv_copies)
     result = run_stage(run_ingest, out, rules, inputs, title="ingesting", backend=backend, spark_master=spark_master,
                        engine=engine, errors=(IngestFileError,), force=force)
     table = Table(title=f"validation summary ({result.input_dir})")

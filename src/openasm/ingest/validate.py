@@ -140,10 +140,12 @@ def _same_row(table: ir.Table, duplicates: ir.Table) -> list[ir.BooleanValue]:
     return [table[SOURCE_FILE] == duplicates[SOURCE_FILE], table[ROW_NUMBER] == duplicates[ROW_NUMBER]]
 
 
-def accepted_rows(*, checked: ir.Table, duplicates: ir.Table, contract: TableContract) -> ir.Table:
-    """Rows with no failure and a key not seen before, in the contract's columns and types."""
+def accepted_rows(*, checked: ir.Table, duplicates: ir.Table | None, contract: TableContract) -> ir.Table:
+    """Rows with no failure and a key not seen before, in the contract's columns and types. `duplicates` None:
+    known to be empty (the rows then keep their stored order)."""
     ok = checked.filter(checked[FAIL_COUNT] == 0)
-    ok = ok.anti_join(duplicates, _same_row(ok, duplicates))
+    if duplicates is not None:
+        ok = ok.anti_join(duplicates, _same_row(ok, duplicates))
     return ok.select(**{c.name: ok[c.name] for c in contract.columns})
 
 

@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.connectors.formats import read_source_tables
-from openasm.engine import Engine
+from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 from openasm.engine_csv import CsvDialect
 from openasm.ingest.raw import INGEST_ORDER, RawTable
 from openasm.ingest.validate import (
@@ -34,11 +34,13 @@ from openasm.schema.canonical import CANONICAL_TABLES
 class IngestInputs:
     """The input folder and its format: `canonical` (CSV or Parquet, one file or a folder of parts per table),
     `cclf`, `bcda`, `bluebutton`, `rif`, or `auto` (recognised from the files). `dialect`: how delimited
-    canonical files are read (default UTF-8, delimiter read off each header)."""
+    canonical files are read (default UTF-8, delimiter read off each header). `csv_copies`: CSV copies of this
+    run's outputs, `runs.stage.CSV_MODES` (None: as the run folder had it, else all)."""
 
     input_dir: Path
     source_format: str = "canonical"
     dialect: CsvDialect = field(default_factory=CsvDialect)
+    csv_copies: str | None = None
 
 
 @dataclass
@@ -98,7 +100,7 @@ def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) 
     """Check every raw row of one canonical table in one query written once (`ingest__<name>_row`: each row
     typed and checked), find key repeats by a window over the key columns, and split off the quarantine (failed
     checks, key repeats and the rows the source's reader rejected) and the accepted rows (run table `name`; on
-    DuckDB a view over the checked rows, so they are not copied again)."""
+    DuckDB a view over the checked rows when no key repeats, so they are not copied again)."""
     name = source.table
     contract = CANONICAL_TABLES[name]
     record = TableIngest(name, list(source.files), 0, 0, 0, dict(source.missing_optional_columns),
@@ -110,13 +112,19 @@ def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) 
     quarantine_name = f"ingest__int_{name}_quarantine"
     if source.parts:
         checked_parts = [check_rows(raw=part, contract=contract, known_bene=known_bene) for part in source.parts]
-        checked = engine.save(f"ingest__{name}_row",
-                              checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts))
+        checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
+        # Stored in file and record order: the bene_id join leaves rows in an order that differs run to run, and
+        # later float sums (cost regressions) depend on the order in which they read the accepted rows.
+        checked = engine.save(f"ingest__{name}_row", checked.order_by([SOURCE_FILE, ROW_NUMBER]))
         duplicates = engine.save(f"ingest__{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
         quarantined = quarantined_rows(checked=checked, duplicates=duplicates, contract=contract)
         quarantine = engine.save(quarantine_name, quarantined if rejected is None
                                  else quarantined.union(rejected.cast(quarantined.schema())))
-        accepted = engine.save_view(name, accepted_rows(checked=checked, duplicates=duplicates, contract=contract))
+        # No key repeats (the usual case): a view filtering the stored rows in their stored order; else the
+        # accepted rows are stored (an anti-join's output order is not stable, and later sums depend on it).
+        repeats = count_rows(duplicates) > 0
+        accepted = (engine.save if repeats else engine.save_view)(name, accepted_rows(
+            checked=checked, duplicates=duplicates if repeats else None, contract=contract))
         record.read += count_rows(checked)
     else:
         accepted = engine.save(name, _empty_table(name))
