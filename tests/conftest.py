@@ -91,16 +91,27 @@ def ingest_folder(engine, folder: Path):
 DEMO_BENES, DEMO_SEED = 5000, 3
 
 
+def run_demo_in(workdir: Path, name: str):
+    """`openasm demo --out <name>` run from `workdir`, with the shared fixture's size and seed: a relative --out,
+    so two runs in two folders record the same paths (the determinism test compares them byte for byte)."""
+    from typer.testing import CliRunner
+
+    from openasm.cli import app
+
+    previous = Path.cwd()
+    os.chdir(workdir)
+    try:
+        return CliRunner().invoke(app, ["demo", "--out", name, "--benes", str(DEMO_BENES), "--seed", str(DEMO_SEED)])
+    finally:
+        os.chdir(previous)
+
+
 @pytest.fixture(scope="session")
 def demo_output(tmp_path_factory) -> Path:
     """One small `openasm demo` folder shared by every test that reads a finished run (scores, payment, report,
     PDF, dashboard): built once per test session, also across pytest-xdist workers (a file lock in the shared
     base temp folder)."""
     import fcntl
-
-    from typer.testing import CliRunner
-
-    from openasm.cli import app
 
     # Under pytest-xdist each worker's base temp is a child of the session's folder: the parent is shared by the
     # workers of this session only. Without xdist the base temp itself is the session's folder.
@@ -112,8 +123,7 @@ def demo_output(tmp_path_factory) -> Path:
         if not (target / ".complete").exists():
             if target.exists():
                 shutil.rmtree(target)
-            result = CliRunner().invoke(app, ["demo", "--out", str(target), "--benes", str(DEMO_BENES),
-                                              "--seed", str(DEMO_SEED)])
+            result = run_demo_in(root, target.name)
             assert result.exit_code == 0, result.output
             (target / ".complete").write_text("ok")
     return target

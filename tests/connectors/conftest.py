@@ -2,10 +2,10 @@
 (the canonical path on the world as CCLF can carry it), shared by the CCLF round trip and the remittance tests.
 
 A round trip compares a connector's result with the canonical path on the *expected* world: the world with
-what the format cannot carry removed (`expected.py`). The CCLF round trip runs every claims-driven stage on
-both; the others compare the accepted canonical rows, which are all the later stages read (see
-test_rif.py / test_fhir_claims.py). Quality results (EHR-based, independent of the claims format) are computed
-once and reused by the connector run.
+what the format cannot carry removed (`expected.py`). Every round trip (CCLF, research files, BCDA, Blue Button)
+runs every claims-driven stage on both and compares the accepted canonical rows, episodes, cost measure scores,
+participants, final scores and payment. The canonical run of each expected world is made once per session.
+Quality results (EHR-based, independent of the claims format) are computed once and reused by every run.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class World:
     rules: object
     feeds: object = None
     measure_aggregate: pa.Table | None = None
-    expected_ingests: dict = field(default_factory=dict)
+    expected_runs: dict = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +67,10 @@ def connector_world(tmp_path_factory) -> World:
 def reference_run(connector_world) -> dict:
     """The canonical model run of the world with CCLF's losses applied (`expected.cclf_transform`): the CCLF
     round trip's expectation, and a scored run folder (`path`) for the remittance tests to copy."""
-    from .expected import cclf_transform, write_expected_world
+    from .expected import cclf_transform
 
-    world = connector_world
-    folder = write_expected_world(world.path, world.tmp / "expected-cclf", cclf_transform)
-    return {**model_run(world, "expected-cclf", folder), "path": world.tmp / "run-expected-cclf"}
+    return {**expected_model_run(connector_world, "cclf", cclf_transform),
+            "path": connector_world.tmp / "run-expected-cclf"}
 
 
 def ingest(engine, folder: Path, source_format: str = "canonical") -> IngestResult:
@@ -118,16 +117,15 @@ def accepted_rows(engine) -> dict[str, pa.Table]:
     return out
 
 
-def expected_accepted_rows(world: World, name: str, expected_folder: Path) -> dict[str, pa.Table]:
-    """The accepted rows of the canonical ingest of an expected world (made once per session and name)."""
-    if name not in world.expected_ingests:
-        engine = connect("duckdb", world.tmp / f"run-expected-{name}")
-        try:
-            ingest(engine, expected_folder)
-            world.expected_ingests[name] = accepted_rows(engine)
-        finally:
-            engine.close()
-    return world.expected_ingests[name]
+def expected_model_run(world: World, name: str, transform) -> dict:
+    """The canonical model run of the world with a format's losses applied (`expected.py`), made once per
+    session and format: the expectation of that format's round trip."""
+    from .expected import write_expected_world
+
+    if name not in world.expected_runs:
+        folder = write_expected_world(world.path, world.tmp / f"expected-{name}", transform)
+        world.expected_runs[name] = model_run(world, f"expected-{name}", folder)
+    return world.expected_runs[name]
 
 
 def model_run(world: World, name: str, folder: Path, source_format: str = "canonical") -> dict:

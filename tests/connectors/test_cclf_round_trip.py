@@ -25,5 +25,4 @@ def test_cclf_round_trip_matches_the_canonical_path(connector_world, reference_r
     assert result.tables["pharmacy_claim"].read > 0 and result.tables["pharmacy_claim"].accepted == 0
     assert any(item["table"] == "pharmacy_claim" and "COST_HF_1" in item["consequence"]
                for item in result.limitations)
-    assert expected["tables"]["episode"].num_rows > 50 and expected["tables"]["participant_score"].num_rows > 0
     assert_round_trip(expected, actual)

@@ -1,5 +1,6 @@
-"""BCDA bulk NDJSON and Blue Button per-patient Bundles: world → FHIR → ingest gives the expected accepted rows
-(final action claims, no standardized amounts, no county/entitlement/ESRD, no hospice/MSP months), claims split
+"""BCDA bulk NDJSON and Blue Button per-patient Bundles: world → FHIR → ingest reproduces the canonical path on
+the expected world (final action claims, no standardized amounts, no county/entitlement/ESRD, no hospice/MSP
+months): the same accepted rows, episodes, cost measure scores, participants, final scores and payment; claims split
 across EOBs are one claim, CMS's BFD sample responses are read with their placeholders quarantined, and an
 unknown EOB type or a malformed NDJSON line is quarantined naming the file and record."""
 
@@ -11,33 +12,26 @@ from pathlib import Path
 
 import pytest
 
-from openasm.engine import connect
 from openasm.synth.bcda_people import write_bcda, write_bluebutton
 
-from .conftest import accepted_rows, expected_accepted_rows, ingest
-from .expected import fhir_transform, write_expected_world
-from .roundtrip import differing_tables
+from .conftest import expected_model_run, ingest, model_run
+from .expected import fhir_transform
+from .roundtrip import assert_round_trip
 
 BFD_FHIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "claims-formats" / "bfd-v2-fhir"
 
 
 @pytest.mark.parametrize("source_format", ["bcda", "bluebutton"])
-def test_fhir_round_trip_gives_the_expected_accepted_rows(connector_world, source_format):
+def test_fhir_round_trip_matches_the_canonical_path(connector_world, source_format):
     world = connector_world
-    expected = expected_accepted_rows(world, "fhir", write_expected_world(
-        world.path, world.tmp / "expected-fhir", fhir_transform))
+    expected = expected_model_run(world, "fhir", fhir_transform)
     folder = world.tmp / source_format
     writer = write_bcda if source_format == "bcda" else write_bluebutton
     summary = writer(world.path, folder)
     assert summary.resources["ExplanationOfBenefit"] > 1000
-    engine = connect("duckdb", world.tmp / f"run-{source_format}")
-    try:
-        result = ingest(engine, folder, source_format)
-        assert result.reconciles
-        problems = differing_tables(expected, accepted_rows(engine), expected.keys())
-    finally:
-        engine.close()
-    assert not problems, "\n".join(problems)
+    actual = model_run(world, source_format, folder, source_format)
+    assert actual["ingest"].reconciles and actual["ingest"].source_format == source_format
+    assert_round_trip(expected, actual)
     split = [r for r in (folder.rglob("*.ndjson") if source_format == "bcda" else folder.rglob("eob-page-*.json"))]
     assert split and any("-part-2" in p.read_text() for p in split)  # some claims arrive in two EOBs
 

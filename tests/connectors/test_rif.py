@@ -1,5 +1,6 @@
-"""CCW research files: world → RIF → ingest reproduces the expected world's accepted rows (final action claims
-only, no standardized amounts, one revenue-centre date, no hospice/MSP months, twelve professional diagnoses);
+"""CCW research files: world → RIF → ingest reproduces the canonical path on the expected world (final action claims
+only, no standardized amounts, one revenue-centre date, no hospice/MSP months, twelve professional diagnoses):
+the same accepted rows, episodes, cost measure scores, participants, final scores and payment;
 CMS's BFD sample extract (pipe-delimited, header repeated per line, placeholder values) is read without error
 and every placeholder is quarantined with its reason; MBSF monthly indicators become enrollment months."""
 
@@ -12,31 +13,25 @@ import pytest
 
 from openasm.connectors.base import ConnectorError
 from openasm.connectors.rif import read_rif
-from openasm.engine import connect
 from openasm.synth.rif_writer import write_rif
 
-from .conftest import accepted_rows, expected_accepted_rows, ingest
-from .expected import rif_transform, write_expected_world
-from .roundtrip import differing_tables
+from .conftest import expected_model_run, ingest, model_run
+from .expected import rif_transform
+from .roundtrip import assert_round_trip
 
 BFD_RIF = Path(__file__).resolve().parents[3] / "shared" / "data" / "claims-formats" / "bfd-rif"
 SAMPLES = ("beneficiaries", "bcarrier", "dme", "hha", "hospice", "inpatient", "outpatient", "pde", "snf")
 
 
-def test_rif_round_trip_gives_the_expected_accepted_rows(connector_world):
+def test_rif_round_trip_matches_the_canonical_path(connector_world):
     world = connector_world
-    expected = expected_accepted_rows(world, "rif", write_expected_world(
-        world.path, world.tmp / "expected-rif", rif_transform))
+    expected = expected_model_run(world, "rif", rif_transform)
     folder = world.tmp / "rif"
     write_rif(world.path, folder)
-    engine = connect("duckdb", world.tmp / "run-rif")
-    try:
-        result = ingest(engine, folder, "rif")
-        assert result.reconciles and result.tables["claim_line"].accepted > 1000
-        problems = differing_tables(expected, accepted_rows(engine), expected.keys())
-    finally:
-        engine.close()
-    assert not problems, "\n".join(problems)
+    actual = model_run(world, "rif", folder, "rif")
+    result = actual["ingest"]
+    assert result.reconciles and result.source_format == "rif" and result.tables["claim_line"].accepted > 1000
+    assert_round_trip(expected, actual)
 
 
 @pytest.mark.skipif(not BFD_RIF.is_dir(), reason="shared BFD samples not present")
@@ -56,3 +51,26 @@ def test_rif_folder_without_mbsf_is_a_clear_error(tmp_path, engine_for):
     shutil.copy(BFD_RIF / "sample-a-bcarrier.txt", tmp_path / "carrier.txt")
     with pytest.raises(ConnectorError, match="need an MBSF base file.*found: claims_extract"):
         read_rif(engine_for("duckdb"), tmp_path)
+
+
+def test_truncated_extract_record_is_quarantined_with_file_and_record(tmp_path, engine_for):
+    """A pipe-delimited extract cut inside its last record: that record has fewer fields than the header, so it is
+    quarantined naming the file and record (never read with values under the wrong names); the rest reconciles."""
+    for name in ("beneficiaries", "bcarrier-multiple-lines"):
+        shutil.copy(BFD_RIF / f"sample-a-{name}.txt", tmp_path / f"sample-a-{name}.txt")
+    carrier = tmp_path / "sample-a-bcarrier-multiple-lines.txt"
+    lines = carrier.read_text().splitlines()
+    fields = len(lines[0].split("|"))
+    lines[-1] = "|".join(lines[-1].split("|")[:40])[:-1]
+    kept = len(lines[-1].split("|"))
+    carrier.write_text("\n".join(lines))
+    engine = engine_for("duckdb")
+    result = ingest(engine, tmp_path, "rif")
+    assert result.reconciles
+    record = result.tables["claim_line"]
+    assert record.read == len(lines) - 1 and record.quarantined >= 1
+    truncated = [r for r in engine.table("quarantine").to_pyarrow().to_pylist() if r["column_name"] == "(record)"]
+    assert [(r["source_file"], r["row_number"], r["table_name"]) for r in truncated] == [
+        (str(carrier), len(lines) - 1, "claim_line")]
+    assert truncated[0]["reason"] == f"record has {kept} fields, the header {fields} (truncated record or another layout)"
+    assert truncated[0]["raw_value"] is None

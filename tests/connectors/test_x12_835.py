@@ -152,3 +152,15 @@ def test_a_file_that_is_not_an_835_is_a_clear_error(tmp_path, engine_for):
     path.write_text("this is not X12\n")
     with pytest.raises(RemittanceError, match="not a readable X12 835 file"):
         _ingest_835(engine_for("duckdb"), RULES, [path])
+
+
+def test_a_truncated_835_is_refused_naming_the_file(tmp_path, engine_for):
+    """A file cut inside its last claim payment has no interchange trailer: pyx12 would drop the unfinished claim
+    silently, so the file is refused with its name and how far it got."""
+    claim = ["CLP*A1*1*100*80**MB*C1*11*1", "NM1*QC*1*P*A****MI*1EG4TE5MK73", "NM1*82*1*C*A****XX*1234567893",
+             "DTM*232*20270105", "SVC*HC:99213*100*80**1", "DTM*472*20270105", "AMT*B6*100"]
+    text = _remit(claim + claim)
+    path = tmp_path / "cut.835"
+    path.write_text(text[:text.rindex("SVC*HC:99213*100*80") + len("SVC*HC:99213*100*8")])
+    with pytest.raises(RemittanceError, match=rf"{path}: truncated X12 835 file.*IEA.*after 1 complete claim"):
+        _ingest_835(engine_for("duckdb"), RULES, [path])

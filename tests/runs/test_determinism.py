@@ -9,9 +9,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from openasm.cli import app
+from tests.conftest import run_demo_in
 
 pytestmark = pytest.mark.usefixtures("wide_console")
 COMPARED = ("run/outputs/*.parquet", "run/outputs/*.csv", "shareable/*", "*.html")
@@ -22,17 +21,12 @@ def _digests(folder: Path) -> dict[str, str]:
             for pattern in COMPARED for path in sorted(folder.glob(pattern))}
 
 
-def test_two_demo_runs_give_byte_identical_outputs(tmp_path, monkeypatch) -> None:
-    digests = []
-    for attempt in ("first", "second"):
-        # The same relative --out in two working folders: the paths a run records are the same.
-        workdir = tmp_path / attempt
-        workdir.mkdir()
-        monkeypatch.chdir(workdir)
-        result = CliRunner().invoke(app, ["demo", "--out", "demo", "--benes", "3000", "--seed", "3"])
-        assert result.exit_code == 0, result.output
-        digests.append(_digests(workdir / "demo"))
-    first, second = digests
-    assert len(first) > 60 and any(name.endswith("payment_adjustment.parquet") for name in first)
-    differing = sorted(name for name in first if first[name] != second.get(name))
+def test_two_demo_runs_give_byte_identical_outputs(demo_output, tmp_path) -> None:
+    # The shared demo was run with a relative --out from its own folder; the same demo run here, from another
+    # folder under the same name, records the same paths.
+    result = run_demo_in(tmp_path, demo_output.name)
+    assert result.exit_code == 0, result.output
+    first, second = _digests(demo_output), _digests(tmp_path / demo_output.name)
+    assert len(second) > 60 and any(name.endswith("payment_adjustment.parquet") for name in second)
+    differing = sorted(name for name in second if first.get(name) != second[name])
     assert not differing and first.keys() == second.keys(), differing

@@ -19,6 +19,16 @@ from openasm.disclosure import NO_SUPPRESS, SmallCellPolicy
 from openasm.report.plots import fan_chart
 
 PDF_NAME = "board-report.pdf"
+# SVG presentation properties that WeasyPrint's HTML style pass reports as unknown before its SVG renderer applies
+# them (charts render in colour): the warnings say nothing wrong, so they are dropped, and only they.
+SVG_PRESENTATION_PREFIXES = ("fill", "stroke", "text-anchor")
+
+
+class _SvgStyleNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Ignored `") and message.endswith("unknown property.")
+                    and message[len("Ignored `"):].startswith(SVG_PRESENTATION_PREFIXES))
 
 
 def default_subject(run: RunTables) -> dict[str, str]:
@@ -51,6 +61,9 @@ def write_board_pdf(run_dir: Path, out_path: Path, **options) -> Path:
     from weasyprint import HTML
 
     logging.getLogger("fontTools").setLevel(logging.WARNING)
+    weasyprint_log = logging.getLogger("weasyprint")
+    if not any(isinstance(f, _SvgStyleNoise) for f in weasyprint_log.filters):
+        weasyprint_log.addFilter(_SvgStyleNoise())
     suppress = options.pop("suppress", True)
     html = board_html(load_run_tables(run_dir, [] if suppress else [NO_SUPPRESS]), **options)
     out_path = Path(out_path)

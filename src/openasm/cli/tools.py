@@ -67,13 +67,12 @@ def demo(
     payment → HTML report and board PDF."""
     import pyarrow.parquet as pq
 
+    from openasm.connectors.formats import FORMATS
     from openasm.runs.participant_list import (
         ParticipantListInputs,
         run_participant_list_comparison,
     )
     from openasm.synth.model_feeds import generate_model_feeds
-
-    from openasm.connectors.formats import FORMATS
 
     if source_format not in FORMATS:
         fail(f"--format {source_format!r}: choose one of {', '.join(FORMATS)}")

@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 
 from openasm.connectors.base import ConnectorError, Limitation, SourceTables, add_side_tables
 from openasm.connectors.layout import load_layout, map_codes, rejected_rows
-from openasm.connectors.rif_files import find_rif_files, iso_date, pick, read_research_file
+from openasm.connectors.rif_files import FIRST_TABLE, find_rif_files, iso_date, pick, read_research_file
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 
 FORMAT = "rif"
@@ -51,7 +51,11 @@ def read_rif(engine: Engine, folder: Path) -> SourceTables:
     layout = load_layout("rif")
     tables = SourceTables(FORMAT, not_read=not_read)
     tables.limitations.extend(RIF_LIMITATIONS)
-    raw = {f.path: read_research_file(engine, f) for f in files}
+    raw = {}
+    for f in files:
+        raw[f.path], unreadable = read_research_file(engine, f)
+        if unreadable is not None:
+            tables.add_rejected(FIRST_TABLE[f.kind], unreadable)
     for f in files:
         tables.source_records.append({"file": str(f.path), "file_type": f.kind, "records": None})
     by_kind = lambda kind: [(f, raw[f.path]) for f in files if f.kind == kind]  # noqa: E731
@@ -77,8 +81,9 @@ def _beneficiary_and_enrollment(engine: Engine, parts, layout: dict, tables: Sou
     for f, table in parts:
         rows = tables.stage(engine, table.select(**_mapped(table, spec["columns"]), **_months(table, spec, layout),
                                                  **_provenance(table)))
-        latest = rows._reference_year.max().over(ibis.window(group_by=rows.bene_id))
-        bene = rows.filter((rows._reference_year == latest) | latest.isnull())
+        # The latest year as a column first: Spark allows no window function inside WHERE.
+        rows = rows.mutate(_latest=rows._reference_year.max().over(ibis.window(group_by=rows.bene_id)))
+        bene = rows.filter((rows._reference_year == rows._latest) | rows._latest.isnull())
         fips = ibis.coalesce(*[bene[f"_fips_{m}"] for m in reversed(layout["months"])])
         bene = bene.mutate(
             sex=map_codes(bene.sex, codes["sex"]),

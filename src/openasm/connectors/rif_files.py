@@ -14,11 +14,14 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
-from openasm.connectors.layout import load_layout, trimmed
+from openasm.connectors.layout import load_layout, rejected_rows, trimmed
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 from openasm.schema.canonical import CANONICAL_TABLES
 
 SUFFIXES = (".csv", ".txt", ".psv", ".parquet")
+# The canonical table whose accounting holds a research-file record that cannot be read at all.
+FIRST_TABLE = {"mbsf": "beneficiary", "pde": "pharmacy_claim", "claims_base": "claim_line",
+               "claims_line": "claim_line", "claims_extract": "claim_line"}
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -45,18 +48,29 @@ def header_columns(path: Path, delimiter: str) -> list[str]:
         return [name.strip() for name in handle.readline().rstrip("\r\n").split(delimiter)]
 
 
-def read_research_file(engine: Engine, found: RifFile) -> ir.Table:
-    """A research file's rows with `_row_number` (data row, 1 = first after the header) and `_source_file`.
+def read_research_file(engine: Engine, found: RifFile) -> tuple[ir.Table, ir.Table | None]:
+    """A research file's rows with `_row_number` (data row, 1 = first after the header) and `_source_file`, and
+    its records that cannot be split by the header (None for CSV and Parquet, whose readers refuse them).
 
     Pipe-delimited extracts are unquoted and may end each row with a spare delimiter, so they are split from
-    their lines by the backend, field by header position; CSV and Parquet go through the engine's readers."""
+    their lines by the backend, field by header position; a record with another number of fields (a truncated
+    last record, a shifted layout) would put values under the wrong names and is returned apart, to be
+    quarantined with its file and record number. CSV and Parquet go through the engine's readers."""
     if found.delimiter != "|":
-        return engine.read_source(found.path)
+        return engine.read_source(found.path), None
     lines = engine.read_lines(found.path)
     data = lines.filter(lines[ROW_NUMBER] > 1)
-    fields = data.line.split("|")
-    return data.select(**{name: fields[i].nullif("") for i, name in enumerate(found.columns)},
-                       **{ROW_NUMBER: data[ROW_NUMBER] - 1, SOURCE_FILE: data[SOURCE_FILE]})
+    data = data.mutate(**{ROW_NUMBER: data[ROW_NUMBER] - 1})
+    count, expected = data.line.split("|").length(), len(found.columns)
+    fits = (count == expected) | ((count == expected + 1) & data.line.endswith("|"))
+    rows, bad = data.filter(fits), data.filter(~fits)
+    fields = rows.line.split("|")
+    table = rows.select(**{name: fields[i].nullif("") for i, name in enumerate(found.columns)},
+                        **{ROW_NUMBER: rows[ROW_NUMBER], SOURCE_FILE: rows[SOURCE_FILE]})
+    rejected = rejected_rows(bad, FIRST_TABLE[found.kind], "(record)",
+                             ibis.literal("record has ") + bad.line.split("|").length().cast("string")
+                             + ibis.literal(f" fields, the header {expected} (truncated record or another layout)"))
+    return table, rejected
 
 
 def classify(columns: tuple[str, ...]) -> str | None:

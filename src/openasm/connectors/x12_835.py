@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from openasm.schema.remittance import REMITTANCE_LINE
 
+
 class RemittanceError(ValueError):
     """An 835 file cannot be read at all."""
 
@@ -53,16 +54,25 @@ def read_835(paths: list[Path]) -> Remittances:
     for path in paths:
         errh = pyx12.error_handler.errh_list()
         state: dict[str, str | None] = {"tin": None, "payee_npi": None, "remit": None}
+        rows_before, last, claims = len(out.rows), None, 0
         try:
             with open(path, encoding="utf-8") as handle, pyx12.x12context.X12ContextReader(params, errh, handle) as src:
                 separator = src.src.subele_term or ":"
                 for node in src.iter_segments("2100"):
+                    last = node.id
                     if node.id == "2100":
-                        _claim(node, state, separator, str(path), out)
+                        claims += 1
+                        _claim(node, state, separator, str(path), out, len(out.rows) - rows_before)
                     else:
                         _header(node, state)
         except Exception as err:  # pyx12 raises its own error types on files it cannot walk
             raise RemittanceError(f"{path}: not a readable X12 835 file: {err}") from err
+        if last != "IEA":
+            # pyx12 drops an unfinished claim payment loop without an error: without the trailer the file is
+            # incomplete and its base would silently miss lines, so the whole file is refused.
+            raise RemittanceError(f"{path}: truncated X12 835 file: it ends without the interchange trailer (IEA) "
+                                  f"after {claims} complete claim payment(s) and segment {last or 'none'}; "
+                                  "request the remittance again")
         for kind in ("err_isa", "err_gs", "err_st", "err_seg", "err_ele"):
             out.structure_errors.extend(f"{path}: {error}" for error in getattr(errh, kind, []))
         out.files.append(str(path))
@@ -79,7 +89,8 @@ def _header(node, state: dict) -> None:
         state["tin"] = node.get_value("REF02")
 
 
-def _claim(loop, state: dict, separator: str, path: str, out: Remittances) -> None:
+def _claim(loop, state: dict, separator: str, path: str, out: Remittances, lines_before: int) -> None:
+    """The service lines of one claim payment; `_row_number` counts service lines within the file."""
     claim_id, status = loop.get_value("CLP07"), loop.get_value("CLP02")
     patient = None
     rendering = None
@@ -105,7 +116,7 @@ def _claim(loop, state: dict, separator: str, path: str, out: Remittances) -> No
             "hcpcs_code": codes[0], "hcpcs_modifier_1": codes[1], "hcpcs_modifier_2": codes[2],
             "service_units": line.get_value("SVC05"), "charge_amount": line.get_value("SVC02"),
             "allowed_amount": allowed, "paid_amount": line.get_value("SVC03"),
-            "_row_number": len(out.rows) + 1, "_source_file": path})
+            "_row_number": lines_before + number, "_source_file": path})
 
 
 def remittance_table(remittances: Remittances) -> ir.Table:

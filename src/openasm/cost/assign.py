@@ -18,6 +18,7 @@ from openasm.cost.part_d import select_part_d_services
 from openasm.episodes.codes import diagnosis_matches
 from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_sum
 
 # Claim types each hcpcs-rule setting of the assignment list covers.
 HCPCS_RULE_SETTINGS = {
@@ -233,10 +234,10 @@ def summarize_observed_cost(*, episode: ir.Table, episode_cost_line: ir.Table, r
     unstandardized_amount (the part resting on the allowed-amount fallback).
     """
     totals = episode_cost_line.group_by(_cost_episode=episode_cost_line.episode_id).agg(
-        observed_raw_amount=episode_cost_line.std_cost_amount.sum(),
+        observed_raw_amount=exact_sum(episode_cost_line.std_cost_amount),
         assigned_line_count=episode_cost_line.count(),
-        unstandardized_amount=ibis.ifelse(episode_cost_line.cost_source == "allowed_unstandardized",
-                                          episode_cost_line.std_cost_amount, 0.0).sum(),
+        unstandardized_amount=exact_sum(ibis.ifelse(episode_cost_line.cost_source == "allowed_unstandardized",
+                                                    episode_cost_line.std_cost_amount, 0.0)),
     )
     joined = episode.left_join(totals, episode.episode_id == totals._cost_episode)
     raw = joined.observed_raw_amount.fill_null(0.0)

@@ -28,6 +28,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from openasm.rules import RulesError, RulesForYear
+from openasm.schema.sums import exact_std
 
 MEASURE = "measure_id"
 SCORE = "score_amount"
@@ -205,7 +206,7 @@ def compute_cost_benchmark(*, measure_score: ir.Table, rules: RulesForYear) -> i
     ddof = int(rules.value("cost.sd_ddof"))
     score = population[SCORE]
     n = population.count()
-    sd = (score.var(how="pop") * n / (n - ddof).nullif(0)).sqrt()
+    sd = exact_std(score, ddof=ddof)
     return population.group_by(MEASURE).agg(
         entity_count=n,
         median=score.median(),

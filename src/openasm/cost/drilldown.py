@@ -6,6 +6,8 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from openasm.schema.sums import exact_sum
+
 
 def service_category(claim_type: ir.StringValue, hcpcs: ir.StringValue, categories: pa.Table) -> ir.StringValue:
     """Category of a cost row from the `cost__service_categories` list: the first row (by priority) whose
@@ -34,7 +36,7 @@ def summarize_cost_by_category(*, categorized_cost_line: ir.Table) -> ir.Table:
     std_cost_amount."""
     c = categorized_cost_line
     return c.group_by("episode_id", "measure_id", "service_category").agg(
-        line_count=c.count(), std_cost_amount=c.std_cost_amount.sum()
+        line_count=c.count(), std_cost_amount=exact_sum(c.std_cost_amount)
     )
 
 
@@ -44,7 +46,7 @@ def summarize_cost_by_provider(*, categorized_cost_line: ir.Table) -> ir.Table:
     line_count, std_cost_amount."""
     c = categorized_cost_line
     return c.group_by("measure_id", "rendering_npi", "service_category").agg(
-        episode_count=c.episode_id.nunique(), line_count=c.count(), std_cost_amount=c.std_cost_amount.sum()
+        episode_count=c.episode_id.nunique(), line_count=c.count(), std_cost_amount=exact_sum(c.std_cost_amount)
     )
 
 
@@ -53,7 +55,7 @@ def summarize_cost_drivers(*, categorized_cost_line: ir.Table, scored_episode: i
     report's top cost drivers."""
     c = categorized_cost_line.semi_join(scored_episode, "episode_id")
     by_category = c.group_by("measure_id", "service_category").agg(
-        episode_count=c.episode_id.nunique(), std_cost_amount=c.std_cost_amount.sum()
+        episode_count=c.episode_id.nunique(), std_cost_amount=exact_sum(c.std_cost_amount)
     )
-    total = by_category.std_cost_amount.sum().over(ibis.window(group_by="measure_id"))
+    total = exact_sum(by_category.std_cost_amount).over(ibis.window(group_by="measure_id"))
     return by_category.mutate(cost_share=by_category.std_cost_amount / total)

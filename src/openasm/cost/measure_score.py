@@ -5,6 +5,7 @@ from __future__ import annotations
 import ibis.expr.types as ir
 
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_mean
 
 ENTITY_KEYS = ("measure_id", "entity_level", "billing_tin", "rendering_npi")
 
@@ -38,13 +39,13 @@ def compute_measure_scores(*, episode_entity_expected: ir.Table, episode_expecte
 
     universe = rows.select("measure_id", "entity_level", "episode_id", "_o").distinct()
     national = universe.group_by(_n_measure=universe.measure_id, _n_level=universe.entity_level).agg(
-        national_mean_observed_cost=universe._o.mean()
+        national_mean_observed_cost=exact_mean(universe._o)
     )
     entity = rows.group_by(*ENTITY_KEYS).agg(
         n_episodes=rows.episode_id.nunique(),
-        mean_observed_cost=rows._o.mean(),
-        mean_expected_cost=rows.expected_cost_adjusted.mean(),
-        mean_oe_ratio=rows._ratio.mean(),
+        mean_observed_cost=exact_mean(rows._o),
+        mean_expected_cost=exact_mean(rows.expected_cost_adjusted),
+        mean_oe_ratio=exact_mean(rows._ratio),
     )
     scored = entity.join(national, (entity.measure_id == national._n_measure)
                          & (entity.entity_level == national._n_level)).drop("_n_measure", "_n_level")

@@ -9,6 +9,7 @@ import ibis.expr.types as ir
 
 from openasm.episodes.qualifying import final_lines
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_sum
 
 GAP_COLUMNS = ("measure_id", "part_d_fill_count", "unmapped_fill_count", "unmapped_ndc_count", "part_d_amount",
                "unmapped_amount", "unmapped_share")
@@ -66,8 +67,8 @@ def summarize_part_d_class_gap(*, episode: ir.Table, pharmacy_claim: ir.Table, n
         part_d_fill_count=flagged.count(),
         unmapped_fill_count=flagged._unmapped.cast("int64").sum(),
         unmapped_ndc_count=flagged.ndc_code.nunique(where=flagged._unmapped),
-        part_d_amount=flagged._amount.sum(),
-        unmapped_amount=ibis.ifelse(flagged._unmapped, flagged._amount, 0.0).sum(),
+        part_d_amount=exact_sum(flagged._amount),
+        unmapped_amount=exact_sum(ibis.ifelse(flagged._unmapped, flagged._amount, 0.0)),
     )
     measures = episode.select("measure_id").distinct()
     joined = measures.left_join(totals, measures.measure_id == totals._gap_measure)

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from openasm.cost.risk_features import INTERCEPT
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_mean, exact_sum
 
 MIN_SAMPLE_RULE = "cost.ra_min_episodes_per_feature"
 
@@ -69,9 +70,9 @@ def normal_equations(*, fit_set: ir.Table, risk_feature: ir.Table) -> tuple[ir.T
     left = x.select("episode_id", "measure_id", feature_a=x.feature, _va=x.value)
     right = x.select(_r_episode=x.episode_id, feature_b=x.feature, _vb=x.value)
     pairs = left.join(right, (left.episode_id == right._r_episode) & (left.feature_a <= right.feature_b))
-    xtx = pairs.group_by("measure_id", "feature_a", "feature_b").agg(xtx=(pairs._va * pairs._vb).sum())
+    xtx = pairs.group_by("measure_id", "feature_a", "feature_b").agg(xtx=exact_sum(pairs._va * pairs._vb))
     xty = x.group_by("measure_id", "feature").agg(
-        xty=(x.value * x._y).sum(), n_episodes_with_feature=(x.value != 0).cast("int64").sum()
+        xty=exact_sum(x.value * x._y), n_episodes_with_feature=(x.value != 0).cast("int64").sum()
     )
     return xtx, xty
 
@@ -158,7 +159,7 @@ def _predict(fit_all: ir.Table, risk_feature: ir.Table, coefficient: ir.Table) -
     scored = keyed.join(
         in_model, (keyed._k_measure == in_model.measure_id) & (keyed.feature == in_model.feature)
     )
-    pred = scored.group_by(_p_episode=scored.episode_id).agg(_raw=(scored.value * scored.coefficient).sum())
+    pred = scored.group_by(_p_episode=scored.episode_id).agg(_raw=exact_sum(scored.value * scored.coefficient))
     joined = fit_all.left_join(pred, fit_all.episode_id == pred._p_episode)
     return joined.mutate(_raw=joined._raw.fill_null(0.0)).drop("_p_episode")
 
@@ -169,7 +170,7 @@ def _floor_and_renormalize(pred: ir.Table, basis: ir.Table, rules: RulesForYear)
     floor_q = float(rules.value("cost.exp_floor_pct")) / 100.0
     min_share = float(rules.value("cost.exp_floor_min_share_of_mean"))
     floors = basis.group_by(_f_measure=basis.measure_id).agg(
-        _pct_floor=basis._raw.quantile(floor_q), _mean_y=basis.winsorized_cost.mean()
+        _pct_floor=basis._raw.quantile(floor_q), _mean_y=exact_mean(basis.winsorized_cost)
     )
     # A least-squares prediction can be negative in a small or unusual population; E must stay positive.
     floors = floors.mutate(_floor=ibis.greatest(floors._pct_floor, floors._mean_y * min_share)).drop(
@@ -181,7 +182,7 @@ def _floor_and_renormalize(pred: ir.Table, basis: ir.Table, rules: RulesForYear)
     base = basis.join(floors, basis.measure_id == floors._f_measure)
     base = base.mutate(_floored=ibis.greatest(base._raw, base._floor))
     means = base.group_by(_m_measure=base.measure_id).agg(
-        _mean_y=base.winsorized_cost.mean(), _mean_e=base._floored.mean()
+        _mean_y=exact_mean(base.winsorized_cost), _mean_e=exact_mean(base._floored)
     )
     pred = pred.join(means, pred.measure_id == means._m_measure).drop("_m_measure")
     return pred.mutate(expected_cost=pred._floored * pred._mean_y / pred._mean_e)

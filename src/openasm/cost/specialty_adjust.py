@@ -6,6 +6,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_mean, exact_sum
 
 
 def adjust_for_specialty(
@@ -49,7 +50,7 @@ def adjust_for_specialty(
     basis = npi_ep.filter(~npi_ep.is_outlier & npi_ep.specialty_code.notnull())
     basis = basis.select("measure_id", "specialty_code", "episode_id", "winsorized_cost", "expected_cost").distinct()
     factors = basis.group_by(_f_measure=basis.measure_id, _f_code=basis.specialty_code).agg(
-        _f=basis.winsorized_cost.sum() / basis.expected_cost.sum()
+        _f=exact_sum(basis.winsorized_cost) / exact_sum(basis.expected_cost)
     )
     npi_rows = npi_ep.left_join(
         factors, (npi_ep.measure_id == factors._f_measure) & (npi_ep.specialty_code == factors._f_code)
@@ -71,7 +72,7 @@ def adjust_for_specialty(
     bare = tin_ep.filter(~tin_ep.is_outlier).anti_join(attributed, "episode_id")
     units_bare = bare.select("measure_id", "billing_tin", _unit=ibis.literal(1.0, "float64"))
     units = units_npi.union(units_bare, distinct=False)
-    tin_factor = units.group_by(_t_measure=units.measure_id, _t_tin=units.billing_tin).agg(_tf=units._unit.mean())
+    tin_factor = units.group_by(_t_measure=units.measure_id, _t_tin=units.billing_tin).agg(_tf=exact_mean(units._unit))
     tin_rows = tin_ep.left_join(
         tin_factor, (tin_ep.measure_id == tin_factor._t_measure) & (tin_ep.billing_tin == tin_factor._t_tin)
     )

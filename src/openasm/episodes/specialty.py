@@ -15,6 +15,7 @@ import ibis.expr.types as ir
 from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 from openasm.schema.canonical import PART_B_PROFESSIONAL
+from openasm.schema.sums import exact_sum
 
 PLURALITY_BASES = ("allowed_charges", "claim_count")
 
@@ -47,7 +48,7 @@ def part_b_lines(*, claim_line: ir.Table, year: int) -> ir.Table:
 def plurality_weight(lines: ir.Table, basis: str) -> ir.FloatingScalar:
     """The plurality measure over a group of lines: allowed charges, or distinct claims."""
     if basis == "allowed_charges":
-        return lines.allowed_amount.sum().cast("float64")
+        return exact_sum(lines.allowed_amount)
     return lines.claim_id.nunique().cast("float64")
 
 

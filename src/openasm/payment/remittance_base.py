@@ -16,6 +16,7 @@ import ibis.expr.types as ir
 
 from openasm.payment.part_b_base import ServiceYear, non_pfs_category, service_year_of
 from openasm.rules import RulesForYear
+from openasm.schema.sums import exact_sum
 
 CLAIMS, REMITTANCES = "claims", "remittances"
 
@@ -37,7 +38,7 @@ def compute_remittance_part_b_base(*, remittance_line: ir.Table, rules: RulesFor
            | (r.remittance_date <= ibis.literal(cutoff)))
     )
     return counted.group_by(npi=counted.rendering_npi, billing_tin=counted.billing_tin).agg(
-        part_b_paid_amount=counted.paid_amount.sum(), line_count=counted.count(),
+        part_b_paid_amount=exact_sum(counted.paid_amount), line_count=counted.count(),
         reversal_line_count=(counted.claim_status_code == "22").cast("int64").sum(),
     ).mutate(service_year=ibis.literal(year, "int32"))
 
@@ -52,7 +53,7 @@ def use_remittance_base(*, participant_base: ir.Table, remittance_base: ir.Table
         return participant_base.mutate(part_b_base_source=ibis.literal(CLAIMS))
     r = remittance_base.filter(remittance_base.service_year == year)
     per_npi = r.group_by(_remit_npi=r.npi).agg(
-        _remit_paid=r.part_b_paid_amount.sum(), _remit_lines=r.line_count.sum().cast("int64"),
+        _remit_paid=exact_sum(r.part_b_paid_amount), _remit_lines=r.line_count.sum().cast("int64"),
         _remit_tins=r.billing_tin.nunique().cast("int64"))
     out = participant_base.left_join(per_npi, participant_base.npi == per_npi._remit_npi)
     covered = out._remit_npi.notnull()

@@ -32,6 +32,7 @@ from openasm.quality.feed_files import FeedReadResult, RowProblem, count, flag, 
 from openasm.quality.measures.common import age_in_years
 from openasm.rules import RulesForYear
 from openasm.schema.formats import NPI_PATTERN, TIN_PATTERN
+from openasm.schema.sums import exact_sum
 
 MEASURE_ID = "492"
 REQUIRED_COLUMNS = ("py", "tin", "npi", "rate", "case_count", "scored_flag")
@@ -162,7 +163,7 @@ def compute_q492_proxy(*, claim_line: ir.Table, claim_diagnosis: ir.Table, benef
 
     joined = cohort.left_join(per_bene, cohort.bene_id == per_bene._a_bene)
     per_clinician = joined.group_by("tin", "npi").agg(
-        patients=joined.bene_id.nunique(), person_years=joined.person_years.sum(),
+        patients=joined.bene_id.nunique(), person_years=exact_sum(joined.person_years),
         admissions=joined._a_n.fill_null(0).sum())
     p = per_clinician
     counts = p.select(

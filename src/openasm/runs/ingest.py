@@ -30,6 +30,7 @@ from openasm.runs.final_action import FINAL_ACTION_TABLES
 from openasm.runs.stage import StageResult, Step, count_rows, no_step, write_output
 from openasm.schema.canonical import CANONICAL_TABLES
 
+
 @dataclass(frozen=True)
 class IngestInputs:
     """The input folder and its format: `canonical` (CSV or Parquet, one file or a folder of parts per table),

@@ -10,6 +10,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.ingest.final_action import STATUS_COLUMN
+from openasm.schema.sums import exact_sum
 
 PART_D_SETTING = "part_d"
 
@@ -21,21 +22,21 @@ def summarize_spend_by_setting(*, claim_line: ir.Table, pharmacy_claim: ir.Table
         claim_count=final.claim_id.nunique(),
         line_count=final.count(),
         bene_count=final.bene_id.nunique(),
-        allowed_amount=final.allowed_amount.sum(),
-        paid_amount=final.paid_amount.sum(),
+        allowed_amount=exact_sum(final.allowed_amount),
+        paid_amount=exact_sum(final.paid_amount),
     )
     fills = pharmacy_claim.filter(pharmacy_claim[STATUS_COLUMN] == "final")
     part_d = fills.aggregate(
         claim_count=fills.claim_id.nunique(),
         line_count=fills.count(),
         bene_count=fills.bene_id.nunique(),
-        allowed_amount=fills.allowed_amount.sum(),
-        paid_amount=fills.paid_amount.sum(),
+        allowed_amount=exact_sum(fills.allowed_amount),
+        paid_amount=exact_sum(fills.paid_amount),
     ).mutate(setting=ibis.literal(PART_D_SETTING))
     # No fills (e.g. a CCLF source, whose Part D events carry no cost): the setting shows zero spend.
     part_d = part_d.mutate(allowed_amount=part_d.allowed_amount.fill_null(0.0), paid_amount=part_d.paid_amount.fill_null(0.0))
     combined = parts_ab.union(part_d.select(*parts_ab.columns))
-    total = combined.allowed_amount.sum().over(ibis.window())
+    total = exact_sum(combined.allowed_amount).over(ibis.window())
     return combined.mutate(
         allowed_share=ibis.ifelse(total > 0, combined.allowed_amount / total, 0.0)
     ).order_by(ibis.desc("allowed_amount"), "setting")
@@ -50,8 +51,8 @@ def summarize_spend_by_specialty(*, claim_line: ir.Table, specialty_names: ir.Ta
         npi_count=final.rendering_npi.nunique(),
         line_count=final.count(),
         bene_count=final.bene_id.nunique(),
-        allowed_amount=final.allowed_amount.sum(),
-        paid_amount=final.paid_amount.sum(),
+        allowed_amount=exact_sum(final.allowed_amount),
+        paid_amount=exact_sum(final.paid_amount),
     )
     names = specialty_names.select(_code=specialty_names.code, specialty_name=specialty_names.name)
     joined = by_specialty.left_join(names, by_specialty.specialty_code == names._code).drop("_code")

@@ -11,8 +11,6 @@ Only final action claims are written (BFD serves those); a professional claim wi
 
 from __future__ import annotations
 
-
-
 from openasm.connectors.layout import load_layout
 
 BB = "https://bluebutton.cms.gov/resources/variables/"
