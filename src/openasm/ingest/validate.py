@@ -1,8 +1,8 @@
 """Validate a raw source table against its contract: every row is accepted or quarantined with a reason.
 
 Stage functions here are pure: Ibis tables in, Ibis tables out. `check_rows` adds typed columns and the
-first failure of each row (one query over the source: every cast and check is a column); `duplicate_rows`
-finds, by a window over the key, the rows that repeat the key of an earlier row passing every check;
+first failure of each row (one query over the source: every cast and check is a column); `numbered_rows` tells
+apart the rows a connector made from one source record; `duplicate_rows` finds, by a window over the key, the rows that repeat the key of an earlier row passing every check;
 `accepted_rows` and `quarantined_rows` split the checked rows by both, so that accepted + quarantined = read
 holds by construction (and is asserted by the ingest runner and the tests).
 """
@@ -24,6 +24,8 @@ FAIL_COUNT = "_fail_count"
 BENE_KNOWN = "_bene_known"
 RECORD_COLUMN = "(record)"
 TEXT, NUMBER, TYPED, FAILED = "_text__", "_number__", "_typed__", "_failed__"
+ROW_COPY = "_row_copy"
+POSITION = (SOURCE_FILE, ROW_NUMBER, ROW_COPY)
 
 QUARANTINE_SCHEMA = ibis.schema(
     {
@@ -126,18 +128,27 @@ def _first(count: ir.IntegerValue, flags: list[ir.BooleanValue], values: list[ir
                        ibis.null(dt.string))
 
 
+def numbered_rows(checked: ir.Table, contract: TableContract) -> ir.Table:
+    """The checked rows with `_row_copy`, so that (`_source_file`, `_row_number`, `_row_copy`) names one row: a
+    connector makes several rows from one source record (the lines and diagnoses of one EOB share its file and
+    record number), and a key repeat must quarantine that row only, not every row of its record. Store the
+    result before `duplicate_rows`: the numbering of rows equal in position and key is then fixed."""
+    window = ibis.window(group_by=[checked[SOURCE_FILE], checked[ROW_NUMBER]],
+                         order_by=[checked[k] for k in contract.key])
+    return checked.mutate(**{ROW_COPY: ibis.row_number().over(window)})
+
+
 def duplicate_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
-    """(`_source_file`, `_row_number`) of each row that passes every check but repeats the key of an earlier
-    passing row (by file, then row): a window over the key, on the key and position columns only."""
-    passing = checked.filter(checked[FAIL_COUNT] == 0).select(*contract.key, SOURCE_FILE, ROW_NUMBER)
-    window = ibis.window(group_by=[passing[k] for k in contract.key],
-                         order_by=[passing[SOURCE_FILE], passing[ROW_NUMBER]])
+    """The position (`POSITION`, see `numbered_rows`) of each row that passes every check but repeats the key of
+    an earlier passing row (by file, then record): a window over the key, on the key and position columns only."""
+    passing = checked.filter(checked[FAIL_COUNT] == 0).select(*contract.key, *POSITION)
+    window = ibis.window(group_by=[passing[k] for k in contract.key], order_by=[passing[c] for c in POSITION])
     ranked = passing.mutate(_occurrence=ibis.row_number().over(window))
-    return ranked.filter(ranked._occurrence > 0).select(SOURCE_FILE, ROW_NUMBER)
+    return ranked.filter(ranked._occurrence > 0).select(*POSITION)
 
 
 def _same_row(table: ir.Table, duplicates: ir.Table) -> list[ir.BooleanValue]:
-    return [table[SOURCE_FILE] == duplicates[SOURCE_FILE], table[ROW_NUMBER] == duplicates[ROW_NUMBER]]
+    return [table[c] == duplicates[c] for c in POSITION]
 
 
 def accepted_rows(*, checked: ir.Table, duplicates: ir.Table | None, contract: TableContract) -> ir.Table:

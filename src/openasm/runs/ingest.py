@@ -15,14 +15,16 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.connectors.formats import read_source_tables
-from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
+from openasm.engine import Engine
 from openasm.engine_csv import CsvDialect
 from openasm.ingest.raw import INGEST_ORDER, RawTable
 from openasm.ingest.validate import (
+    POSITION,
     QUARANTINE_SCHEMA,
     accepted_rows,
     check_rows,
     duplicate_rows,
+    numbered_rows,
     quarantined_rows,
 )
 from openasm.rules import RulesForYear
@@ -116,7 +118,7 @@ def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) 
         checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
         # Stored in file and record order: the bene_id join leaves rows in an order that differs run to run, and
         # later float sums (cost regressions) depend on the order in which they read the accepted rows.
-        checked = engine.save(f"ingest__{name}_row", checked.order_by([SOURCE_FILE, ROW_NUMBER]))
+        checked = engine.save(f"ingest__{name}_row", numbered_rows(checked, contract).order_by([*POSITION]))
         duplicates = engine.save(f"ingest__{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
         quarantined = quarantined_rows(checked=checked, duplicates=duplicates, contract=contract)
         quarantine = engine.save(quarantine_name, quarantined if rejected is None
