@@ -28,7 +28,7 @@ COMMAND_OPTIONS = {
     "lookup": ["--file", "--npi", "--name", "--org"],
     "ingest-fhir": ["--out", "--backend", "--force"],
     "synth-fhir": ["--out", "--py", "--seed", "--copies"],
-    "conformance": ["--valuesets", "--measure", "--report"],
+    "conformance": ["--valuesets", "--measure", "--report", "--backend", "--spark-master"],
     "quality": ["--py", "--q220", "--q492", "--qpp-json", "--qrda3", "--group-reporting", "--set", "--code-lists"],
     "quality-benchmarks": ["--exclusions", "--py"],
     "score": ["--py", "--attestation", "--euc", "--practice-size", "--benchmarks", "--set", "--code-lists"],

@@ -11,23 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from openasm.quality.conformance import discover_suites, evaluate_cases
+from openasm.quality.conformance import PINNED_DISAGREEMENTS, discover_suites, evaluate_cases
 from openasm.quality.value_sets import value_set_codes
 
 SUITES_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ecqm-tests"
 SUITES = discover_suites(SUITES_ROOT) if SUITES_ROOT.is_dir() else {}
 CASES = [(suite, case.case_id) for suite, cases in SUITES.items() for case in cases]
-
-# Cases where we hold the expected report to be wrong, argued in full (issue 4 closing note). Each entry pins the
-# exact difference, so any other change in the case still fails. CMS144 d528720a: the first of two heart rates of
-# 45/min is at 14:40:00+00:00 (second precision) and the HF encounter starts at 14:40:00.000+00:00. CQL 1.5 compares
-# seconds and milliseconds as one decimal precision, so the reading is during the encounter and the two consecutive
-# rates < 50/min make a denominator exception; the expected report follows cql-execution, which returns null when
-# only one side carries milliseconds.
-UPSTREAM_DISAGREEMENTS = {
-    ("CMS144-Q008", "d528720a-944c-4f78-9b3f-390c55b1232b"): [(1, "denominator-exception", 0, 1)],
-}
-
 
 @lru_cache(maxsize=None)
 def suite_outcomes(suite: str) -> dict:
@@ -39,8 +28,9 @@ def suite_outcomes(suite: str) -> dict:
 @pytest.mark.parametrize(("suite", "case_id"), CASES, ids=[f"{s}/{c[:8]}" for s, c in CASES])
 def test_case_matches_expected_populations(suite: str, case_id: str) -> None:
     outcome = suite_outcomes(suite)[case_id]
-    if (suite, case_id) in UPSTREAM_DISAGREEMENTS:
-        assert outcome.differences == UPSTREAM_DISAGREEMENTS[(suite, case_id)]
+    pin = PINNED_DISAGREEMENTS.get((outcome.case.ecqm_id, case_id))
+    if pin is not None:  # an argued disagreement: exactly this difference, nothing else
+        assert outcome.differences == pin and outcome.pinned and not outcome.failed
         return
     assert outcome.passed, "\n".join(
         f"{suite} {case_id} ({outcome.case.title}) group {g} {p}: expected {e}, got {a}"

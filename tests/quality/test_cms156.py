@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openasm.quality.clinical import ClinicalTables
+from openasm.quality.clinical_model import CLINICAL_SCHEMAS
+from openasm.quality.cql_datetime import parse_fhir_datetime
+from openasm.quality.fhir_elements import moment_values
 from openasm.quality.measures import measure_for
 from openasm.quality.measures.cms156 import evaluate_cms156
 from openasm.quality.measures.cms156_orders import high_risk_orders
@@ -222,19 +225,11 @@ def test_more_than_one_order_without_supply(orders):
     a refill, or another order of the class is authored in the MP on a different day."""
     start = date(2025, 1, 1)
     days = [start + timedelta(days=offset) for offset, _ in orders]
-    mr = pa.table({
-        "patient_id": ["p"] * len(orders), "resource_id": [f"o{i}" for i in range(len(orders))],
-        "status": ["active"] * len(orders), "intent": ["order"] * len(orders),
-        "do_not_perform": [False] * len(orders),
-        "authored_on": pa.array([f"{d.isoformat()}T12:00:00" for d in days]).cast(pa.timestamp("us")),
-        "refills": pa.array([float(r) for _, r in orders]),
-        **{name: pa.array([None] * len(orders), pa.float64())
-           for name in ("expected_supply_days", "dispense_quantity", "dose_value", "frequency", "period")},
-        "dispense_quantity_unit": pa.array([None] * len(orders), pa.string()),
-        "period_unit": pa.array([None] * len(orders), pa.string()),
-        "bounds_start": pa.array([None] * len(orders), pa.timestamp("us")),
-        "bounds_end": pa.array([None] * len(orders), pa.timestamp("us")),
-    })
+    rows = [{name: None for name in CLINICAL_SCHEMAS["medication_request"].names} | {
+        "patient_id": "p", "resource_id": f"o{i}", "status": "active", "intent": "order", "do_not_perform": False,
+        "refills": float(refills), **moment_values("authored_on", parse_fhir_datetime(f"{day.isoformat()}T12:00:00Z"))}
+        for i, ((_, refills), day) in enumerate(zip(orders, days))]
+    mr = pa.Table.from_pylist(rows, schema=CLINICAL_SCHEMAS["medication_request"])
     coding = pa.table({"patient_id": ["p"] * len(orders), "resource_type": ["MedicationRequest"] * len(orders),
                        "resource_id": [f"o{i}" for i in range(len(orders))],
                        "element": ["medication"] * len(orders), "system": [RXNORM] * len(orders),

@@ -82,7 +82,10 @@ def test_initial_population_age_diagnosis_window_and_encounter(tmp_path):
         *hypertensive("age85", birth="1940-12-31"),  # 85 on 2025-12-31 → in
         *hypertensive("age86", birth="1939-12-31"),  # 86 → out
         *hypertensive("age17", birth="2008-06-01"),  # 17 → out
-        *hypertensive("june30", onset="2025-06-30"),  # onset inside [MP start, MP start + 6 months) → in
+        *hypertensive("june29", onset="2025-06-29"),  # onset inside [MP start, MP start + 6 months) → in
+        # A date-only onset on the window's last day: [MP start, MP start + 6 months) ends at
+        # 2025-06-30T23:59:59.999, which a day-precision value can neither precede nor follow (CQL: null) → out.
+        *hypertensive("june30", onset="2025-06-30"),
         *hypertensive("july1", onset="2025-07-01"),  # onset on the open end of the window → out
         # Hypertension resolved in 2024 (abatement before the window) → out.
         patient("resolved", "1965-05-05"),
@@ -93,7 +96,7 @@ def test_initial_population_age_diagnosis_window_and_encounter(tmp_path):
         encounter("late", "visit", OFFICE_VISIT, "2025-12-31T23:00:00Z", "2026-01-01T00:30:00Z"),
     )
     got = run(c)
-    assert set(got) == {"age85", "june30"}
+    assert set(got) == {"age85", "june29"}
     assert all(row["is_initial_population"] and row["is_denominator"] for row in got.values())
 
 

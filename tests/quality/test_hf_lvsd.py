@@ -23,7 +23,9 @@ from openasm.quality.measures import measure_for
 from openasm.quality.measures.cms135 import GAP_REASON as GAP_135
 from openasm.quality.measures.cms144 import GAP_REASON as GAP_144
 from openasm.quality.measures.hf_lvsd import OVERLAPS, Criterion, first_dosage_period
-from openasm.quality.measures.shared_exclusions import FAR_FUTURE
+from openasm.quality.clinical_model import CLINICAL_SCHEMAS
+from openasm.quality.cql_datetime import END_OF_TIME, FhirDateTime
+from openasm.quality.fhir_elements import moment_values
 from openasm.quality.value_sets import value_set_codes
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -264,19 +266,23 @@ def test_first_dosage_period_collapses_overlapping_and_meeting_bounds() -> None:
         ("C", None, "2025-06-01"),
         ("D", "2025-01-01", "2025-03-01"), ("D", "2025-02-01", "2025-02-15"), ("D", "2025-03-01 00:00:00.001", None),
     ]
-    bounds = ibis.memtable(pa.table({
-        "patient_id": ["p"] * len(rows), "resource_id": [r[0] for r in rows],
-        "bounds_start": pa.array([ts(r[1]) for r in rows], pa.timestamp("us")),
-        "bounds_end": pa.array([ts(r[2]) for r in rows], pa.timestamp("us"))}))
-    got = {r["_d_id"]: (r["_d_low"], r["_d_high"]) for r in first_dosage_period(bounds).to_pyarrow().to_pylist()}
+    def exact(text: str | None) -> FhirDateTime | None:
+        return FhirDateTime(ts(text), ts(text), 0) if text else None
+
+    schema = CLINICAL_SCHEMAS["medication_request_dosage"]
+    bounds = ibis.memtable(pa.Table.from_pylist([
+        {"patient_id": "p", "resource_id": request, "dosage_index": index,
+         **moment_values("bounds_start", exact(start)), **moment_values("bounds_end", exact(end))}
+        for index, (request, start, end) in enumerate(rows)], schema=schema))
+    got = {r["_d_id"]: (r["_d_start"], r["_d_end"]) for r in first_dosage_period(bounds).to_pyarrow().to_pylist()}
     assert got == {
         # [01-01, 01-10] and [01-10, 02-01] share 01-10 → merged; [03-01, 04-01] is a later interval.
         "A": (ts("2025-01-01"), ts("2025-02-01")),
         # No end: open to the end of time.
-        "B": (ts("2025-05-01"), FAR_FUTURE),
+        "B": (ts("2025-05-01"), END_OF_TIME),
         # "C" has no start (unknown): no period.
         # [02-01, 02-15] lies inside [01-01, 03-01]; the third starts 1 ms after → meets → merged, no end.
-        "D": (ts("2025-01-01"), FAR_FUTURE),
+        "D": (ts("2025-01-01"), END_OF_TIME),
     }
 
 

@@ -7,7 +7,7 @@ The FHIR builders here are reused by tests/quality/test_cms69.py and test_cms165
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,9 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
-from openasm.quality.conformance import POPULATION_CODES, discover_suites
+from openasm.quality.conformance import POPULATION_CODES, discover_suites, read_cases
 from openasm.quality.fhir_read import read_fhir
+from openasm.quality.clinical_model import CLINICAL_SCHEMAS
+from openasm.quality.cql_datetime import parse_fhir_datetime
+from openasm.quality.fhir_elements import moment_values
 from openasm.quality.measures import shared_exclusions as se
+from openasm.quality.measures.common import prevalence_interval
+from openasm.quality.measures.medication_duration import medication_request_period
 from openasm.quality.value_sets import value_set_codes
 from tests.conftest import assert_tables_equal
 
@@ -169,8 +174,7 @@ def check_conformance_on_backend(ecqm_id: str, evaluate, engine) -> int:
     cases = next(iter(discover_suites(SUITES_ROOT, ecqm_id).values()))
     periods = {case.period for case in cases}
     assert len(periods) == 1
-    read = read_fhir([f for case in cases for f in case.files])
-    expr = evaluate(clinical=ClinicalTables.from_arrow(read.tables), value_set_code=value_set_table(),
+    expr = evaluate(clinical=ClinicalTables.from_arrow(read_cases(cases)), value_set_code=value_set_table(),
                     period=periods.pop(), rules=None)
     result = engine.con.to_pyarrow(expr)
     if engine.backend != "duckdb":
@@ -294,7 +298,7 @@ def test_dementia_medication_period_and_reference_switch(tmp_path):
     assert set(patients_of(se.dementia_medication_patients, c)) == {"p1", "p3"}
     assert set(patients_of(se.dementia_medication_patients, c, resolve_medication_reference=True)) == {
         "p1", "p3", "p6"}
-    periods = se.medication_request_period(c.medication_request).to_pyarrow().to_pylist()
+    periods = medication_request_period(c.medication_request).to_pyarrow().to_pylist()
     by_patient = {row["patient_id"]: (row["med_period_start"], row["med_period_end"]) for row in periods}
     assert by_patient["p1"] == (date(2023, 11, 1), date(2024, 1, 29))  # 2023-11-01 + 89 days
     assert by_patient["p4"] == (None, None)
@@ -327,8 +331,8 @@ def test_prevalence_interval_end_semantics(tmp_path):
         condition("no-onset", "c1", "I10"),
     )
     cond = c.condition
-    start, end = se.prevalence_interval(cond)
-    rows = cond.select("patient_id", start=start, end=end).to_pyarrow().to_pylist()
+    prevalence = prevalence_interval(cond)
+    rows = cond.select("patient_id", start=prevalence.start.low, end=prevalence.end.low).to_pyarrow().to_pylist()
     got = {row["patient_id"]: (row["start"].year, row["end"].year if row["end"] else None) for row in rows}
     assert got == {"active": (2020, 9999), "resolved": (2020, None), "abated": (2020, 2024), "no-onset": (1800, 9999)}
 
@@ -339,18 +343,10 @@ def test_prevalence_interval_end_semantics(tmp_path):
 def test_medication_request_period_covers_supply_times_fills(supply, refills, offset):
     """Property: with an expected supply of S days and R refills the period is [start, start + S × (1 + R) − 1]."""
     authored = date(2023, 1, 1) + timedelta(days=offset)
-    orders = ibis.memtable(pa.table({
-        "patient_id": ["p"], "resource_id": ["m"], "authored_on": pa.array([datetime.combine(authored, time())],
-                                                                           pa.timestamp("us")),
-        "bounds_start": pa.array([None], pa.timestamp("us")), "bounds_end": pa.array([None], pa.timestamp("us")),
-        "expected_supply_days": [float(supply)], "refills": [float(refills)], "dispense_quantity": [None],
-        "dose_value": [None], "frequency": [None], "period": [None], "period_unit": pa.array([None], pa.string())},
-        schema=pa.schema([("patient_id", pa.string()), ("resource_id", pa.string()),
-                          ("authored_on", pa.timestamp("us")), ("bounds_start", pa.timestamp("us")),
-                          ("bounds_end", pa.timestamp("us")), ("expected_supply_days", pa.float64()),
-                          ("refills", pa.float64()), ("dispense_quantity", pa.float64()),
-                          ("dose_value", pa.float64()), ("frequency", pa.float64()), ("period", pa.float64()),
-                          ("period_unit", pa.string())])))
-    row = se.medication_request_period(orders).to_pyarrow().to_pylist()[0]
+    row = {name: None for name in CLINICAL_SCHEMAS["medication_request"].names}
+    row.update(patient_id="p", resource_id="m", expected_supply_days=float(supply), refills=float(refills),
+               **moment_values("authored_on", parse_fhir_datetime(authored.isoformat())))
+    orders = ibis.memtable(pa.Table.from_pylist([row], schema=CLINICAL_SCHEMAS["medication_request"]))
+    row = medication_request_period(orders).to_pyarrow().to_pylist()[0]
     assert row["med_period_start"] == authored
     assert row["med_period_end"] == authored + timedelta(days=supply * (1 + refills) - 1)

@@ -186,7 +186,8 @@ EXTRA_PARAMS = {
     "quality.q220_not_calculable", "quality.q220_odi_mcid_points", "quality.q220_odi_rule",
     "quality.q492_proxy_attribution_hcpcs", "quality.q492_proxy_cv_dx_prefixes", "quality.q492_proxy_hf_dx_prefixes",
     "quality.q492_proxy_min_age", "quality.benchmark_baseline_py", "quality.mips_small_practice_unscorable_points",
-    "quality.ecqm_cms165_resolve_medication_reference",
+    "quality.ecqm_cms165_resolve_medication_reference", "quality.ecqm_cms135_resolve_medication_reference",
+    "quality.ecqm_package", "quality.ecqm_evaluation_utc_offset",
     # asm-model.md §5-§7 choices the spec leaves open (issue 5): IA/PI validation, cost level, bonuses, payment base
     # and projection scenarios.
     "ia_pi.ia2_min_cca_elements", "ia_pi.pi_mips_base_required", "scoring.complex_patient_bonus_max",

@@ -83,15 +83,23 @@ def conformance(
                                                                           "(default: the shipped ones)")] = None,
     measure: Annotated[Optional[str], typer.Option("--measure", help="Only this measure, e.g. CMS156")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report here")] = None,
+    backend: BackendOpt = "duckdb",
+    spark_master: MasterOpt = None,
 ) -> None:
-    """Run eCQM conformance cases and compare every population with the expected MeasureReport."""
+    """Run eCQM conformance cases and compare every population with the expected MeasureReport (exit 1 when a
+    case fails; argued disagreements pinned to their exact difference are listed as PINNED)."""
+    import tempfile
+
     from openasm.quality.conformance import ConformanceError, run_conformance
     from openasm.quality.value_sets import ValueSetError, value_set_codes
 
-    try:
-        result = run_conformance(tests, measure=measure, value_set_code=value_set_codes(folder=valuesets))
-    except (ConformanceError, ValueSetError, KeyError) as err:
-        fail(str(err))
+    with tempfile.TemporaryDirectory(prefix="openasm-conformance-") as scratch:
+        engine = open_engine(backend, Path(scratch), spark_master)
+        try:
+            result = run_conformance(tests, measure=measure, value_set_code=value_set_codes(folder=valuesets),
+                                     con=engine.con)
+        except (ConformanceError, ValueSetError, KeyError) as err:
+            fail(str(err))
     for line in result.lines():
         style = "red" if "FAIL" in line else ("bold" if line.endswith("failed") else "")
         console.print(f"[{style}]{line}[/]" if style else line, highlight=False)

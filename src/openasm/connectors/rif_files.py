@@ -22,6 +22,7 @@ SUFFIXES = (".csv", ".txt", ".psv", ".parquet")
 # The canonical table whose accounting holds a research-file record that cannot be read at all.
 FIRST_TABLE = {"mbsf": "beneficiary", "pde": "pharmacy_claim", "claims_base": "claim_line",
                "claims_line": "claim_line", "claims_extract": "claim_line"}
+UNIT_SEPARATOR = "\x1f"
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -61,16 +62,22 @@ def read_research_file(engine: Engine, found: RifFile) -> tuple[ir.Table, ir.Tab
     lines = engine.read_lines(found.path)
     data = lines.filter(lines[ROW_NUMBER] > 1)
     data = data.mutate(**{ROW_NUMBER: data[ROW_NUMBER] - 1})
-    count, expected = data.line.split("|").length(), len(found.columns)
+    count, expected = _fields(data.line).length(), len(found.columns)
     fits = (count == expected) | ((count == expected + 1) & data.line.endswith("|"))
     rows, bad = data.filter(fits), data.filter(~fits)
-    fields = rows.line.split("|")
+    fields = _fields(rows.line)
     table = rows.select(**{name: fields[i].nullif("") for i, name in enumerate(found.columns)},
                         **{ROW_NUMBER: rows[ROW_NUMBER], SOURCE_FILE: rows[SOURCE_FILE]})
     rejected = rejected_rows(bad, FIRST_TABLE[found.kind], "(record)",
-                             ibis.literal("record has ") + bad.line.split("|").length().cast("string")
+                             ibis.literal("record has ") + _fields(bad.line).length().cast("string")
                              + ibis.literal(f" fields, the header {expected} (truncated record or another layout)"))
     return table, rejected
+
+
+def _fields(line: ir.StringValue) -> ir.ArrayValue:
+    """A pipe-delimited record's fields. Spark's split takes a regular expression, in which `|` is alternation
+    (every character would become a field), so the pipes become a unit separator first, literal on every backend."""
+    return line.replace("|", UNIT_SEPARATOR).split(UNIT_SEPARATOR)
 
 
 def classify(columns: tuple[str, ...]) -> str | None:

@@ -14,8 +14,8 @@ import pyarrow.csv as pacsv
 from openasm.engine import Engine
 from openasm.quality.aggregate import aggregate_measure_results, check_measure_aggregate
 from openasm.quality.attribution import attribute_cases, unattributed_cases
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
-from openasm.quality.evaluate import ecqm_measures_for_year
+from openasm.quality.clinical import ClinicalTables
+from openasm.quality.evaluate import evaluate_measures
 from openasm.quality.gaps import list_measure_gaps
 from openasm.quality.pro_assessment import derive_pro_assessment
 from openasm.quality.q220 import (
@@ -54,16 +54,12 @@ def _feed_quarantine(name: str, read) -> pa.Table:
 
 
 def evaluate_ecqms(engine: Engine, rules: RulesForYear, clinical: ClinicalTables) -> ir.Table:
-    """§512.725(b)-(c): every eCQM of the year on the clinical tables for the calendar-year measurement period,
-    stored as `quality__int_case_result` (columns per `measures.common.CASE_RESULT_COLUMNS`)."""
+    """§512.725(b)-(c): every eCQM of the run's measure package for the year's measurement period, stored as
+    `quality__int_case_result` (columns per `measures.common.CASE_RESULT_COLUMNS`). Each measure's result and the
+    results several measures share are materialised on the engine (small query plans; see `evaluate_measures`)."""
     value_set_code = engine.save("value_set_code", ibis.memtable(value_set_codes(rules)))
-    period = MeasurementPeriod.calendar_year(rules.performance_year)
-    # One table per measure keeps each query plan small (Spark plans a union of seven eCQMs very slowly).
-    per_measure = [engine.save(f"quality__int_case_result_{m.ecqm_id.lower()}", m.evaluate(
-        clinical=clinical, value_set_code=value_set_code, period=period, rules=rules))
-        for m in ecqm_measures_for_year(rules)]
-    return engine.save("quality__int_case_result", ibis.union(*per_measure) if len(per_measure) > 1
-                       else per_measure[0])
+    return engine.save("quality__int_case_result", evaluate_measures(
+        clinical=clinical, value_set_code=value_set_code, rules=rules, materialise=engine.save))
 
 
 def run_quality(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: QualityFeeds | None = None,

@@ -3,29 +3,36 @@ of HFACEIorARBorARNIforLVSDFHIR 0.2.000 (2025 package). IP, denominator and excl
 
 Difference from the spec text, following the embedded CQL: the medical/patient-reason exception (incl. decline) is
 commented out of "Denominator Exceptions" in this version, so it is not evaluated.
+
+`[MedicationRequest: medication in "ACE Inhibitor or ARB or ARNI"]` in the published ELM of this measure matches the
+inline medicationCodeableConcept only (unlike CMS144's, which also follows medicationReference); rule
+`quality.ecqm_cms135_resolve_medication_reference` (default false, as the ELM) lets a referenced Medication count.
 """
 
 from __future__ import annotations
 
-import ibis
 import ibis.expr.types as ir
 
 from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
-from openasm.quality.measures import EcqmMeasure
-from openasm.quality.measures.common import resources_in
+from openasm.quality.cql_datetime import Interval, contains
+from openasm.quality.measures import EcqmMeasure, rule_value
+from openasm.quality.measures.common import (
+    coded,
+    collect_evidence,
+    evidence_of,
+    medication_elements,
+    prevalence_interval,
+)
 from openasm.quality.measures.hf_lvsd import (
     OVERLAPS,
     OVERLAPS_AFTER,
     Criterion,
     HfLvsdBase,
-    code_matches,
-    gather_evidence,
     hf_lvsd_base,
     lvsd_case_result,
     therapy_ordered_or_active,
     timed_events,
 )
-from openasm.quality.measures.shared_exclusions import prevalence_interval
 from openasm.rules import RulesForYear
 
 VS_ACEI_ARB_ARNI = "B.1139"
@@ -52,34 +59,37 @@ def evaluate_cms135(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
     encounter; DENEXCEP = allergy or intolerance (AllergyIntolerance or diagnosis), pregnancy, or ACE-I-induced
     acute renal failure."""
     base = hf_lvsd_base(clinical=clinical, value_set_code=value_set_code, period=period)
-    numerator = therapy_ordered_or_active(base, clinical, value_set_code, VS_ACEI_ARB_ARNI)
-    return lvsd_case_result(base=base, numerator=numerator, exceptions=_exceptions(base, clinical, value_set_code),
+    resolve = bool(rule_value(rules, "quality.ecqm_cms135_resolve_medication_reference"))
+    numerator = therapy_ordered_or_active(base, clinical, value_set_code, VS_ACEI_ARB_ARNI, period,
+                                          medication=medication_elements(resolve))
+    return lvsd_case_result(base=base, numerator=numerator,
+                            exceptions=_exceptions(base, clinical, value_set_code, period),
                             measure_id=MEASURE.measure_id, ecqm_id=MEASURE.ecqm_id, stratum=MEASURE.strata[0],
                             gap_reason=GAP_REASON)
 
 
-def _exceptions(base: HfLvsdBase, clinical: ClinicalTables, value_set_code: ir.Table) -> ir.Table:
+def _exceptions(base: HfLvsdBase, clinical: ClinicalTables, value_set_code: ir.Table,
+                period: MeasurementPeriod) -> ir.Table:
     """(patient_id, evidence), one row per excepted patient."""
-    timed = timed_events(base.lvsd_encounters, clinical, value_set_code, TIMED_EXCEPTIONS)
-    return gather_evidence([timed.select("patient_id", "evidence"),
-                            pregnancy_before_encounter(base, clinical, value_set_code)])
+    timed = timed_events(base.lvsd_encounters, clinical, value_set_code, TIMED_EXCEPTIONS, period)
+    return collect_evidence([timed.select("patient_id", "evidence"),
+                             pregnancy_before_encounter(base, clinical, value_set_code, period)])
 
 
-def pregnancy_before_encounter(base: HfLvsdBase, clinical: ClinicalTables, value_set_code: ir.Table) -> ir.Table:
+def pregnancy_before_encounter(base: HfLvsdBase, clinical: ClinicalTables, value_set_code: ir.Table,
+                               period: MeasurementPeriod) -> ir.Table:
     """"Has Diagnosis of Pregnancy": a pregnancy diagnosis (any status) whose prevalence interval starts 9 months
-    or less before, or on, the start of an HF-LVSD encounter. No onset = the beginning of time, so never within.
-    Returns (patient_id, evidence)."""
-    matches = code_matches(clinical, value_set_code, [("pregnancy", "Condition", "code", (VS_PREGNANCY,), ())])
-    c = clinical.condition
-    low, _ = prevalence_interval(c)
-    # The prevalence start is computed before the join (a column computed over a join cannot be joined on).
-    rows = resources_in(c.select("patient_id", "resource_id", _low=low), matches)
+    or less before or on the start of an HF-LVSD encounter (instants). Returns (patient_id, evidence)."""
+    pregnancy = coded(clinical.condition, clinical, value_set_code, VS_PREGNANCY, resource_type="Condition")
+    # A view: Ibis cannot resolve a non-equality predicate against a left table it also finds in the right's lineage.
+    pregnancy = pregnancy.select("patient_id", "resource_id", **prevalence_interval(pregnancy).columns("_p")).view()
     lvsd = base.lvsd_encounters
-    enc = lvsd.select(_e_patient=lvsd.patient_id, _e_start=lvsd.enc_start,
-                      _e_from=lvsd.enc_start - ibis.interval(months=PREGNANCY_LOOKBACK_MONTHS))
-    joined = rows.join(enc, [rows.patient_id == enc._e_patient, rows._low >= enc._e_from, rows._low <= enc._e_start])
-    return joined.select(patient_id=joined.patient_id,
-                         evidence=ibis.literal("Condition/") + joined.resource_id).distinct()
+    enc = lvsd.select(_e_patient=lvsd.patient_id, **Interval.of(lvsd, "enc").columns("_e"))
+    start = Interval.of(enc, "_e").start
+    window = Interval(start.plus(months=-PREGNANCY_LOOKBACK_MONTHS), start)
+    joined = pregnancy.join(enc, [pregnancy.patient_id == enc._e_patient,
+                                  contains(window, Interval.of(pregnancy, "_p").start, tz=period.tz)])
+    return evidence_of(joined, "Condition").distinct()
 
 
 MEASURE = EcqmMeasure(

@@ -2,7 +2,8 @@
 HFBetaBlockerTherapyforLVSDFHIR 1.4.000 (2025 package). IP, denominator and exclusions are `hf_lvsd` (AHAOverall).
 
 Differences from the spec text, following the embedded CQL: the medical/patient-reason exception and the arrhythmia
-exception are commented out of "Denominator Exceptions" in this version, so neither is evaluated.
+exception are commented out of "Denominator Exceptions" in this version, so neither is evaluated. The ELM of both
+numerator retrieves follows MedicationRequest.medicationReference to the Medication's code.
 """
 
 from __future__ import annotations
@@ -11,8 +12,18 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.cql_datetime import Interval, Moment, before, during
 from openasm.quality.measures import EcqmMeasure
-from openasm.quality.measures.common import LOINC
+from openasm.quality.measures.common import (
+    ANY_MEDICATION,
+    LOINC,
+    collect_evidence,
+    first_per_patient,
+    having_code,
+    join_evidence,
+    period_of,
+    quantity_in,
+)
 from openasm.quality.measures.hf_lvsd import (
     OBSERVATION_DONE,
     OVERLAPS,
@@ -20,20 +31,16 @@ from openasm.quality.measures.hf_lvsd import (
     STARTS_BEFORE_END,
     Criterion,
     HfLvsdBase,
-    gather_evidence,
     hf_lvsd_base,
-    join_evidence,
     lvsd_case_result,
     therapy_ordered_or_active,
     timed_events,
 )
-from openasm.quality.measures.shared_exclusions import FAR_FUTURE
 from openasm.rules import RulesForYear
 
 VS_BETA_BLOCKER = "B.1184"
 HEART_RATE_LOINC = "8867-4"  # the code the FHIR heart-rate profile ("observation-heartrate") fixes
 HEART_RATE_MAX = 50.0  # HeartRate.value < 50 '/min'
-PER_MINUTE_UNITS = ("/min", "{beats}/min", "{beat}/min")  # UCUM; annotations are unity
 
 # "Denominator Exceptions" other than the heart rates. Diagnoses are confirmed active; the AllergyIntolerance is
 # active and confirmed (AHAOverall) — the measure's own clinicalStatus ~ active test adds nothing to that.
@@ -59,17 +66,21 @@ def evaluate_cms144(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
     HF-LVSD encounter; DENEXCEP = consecutive heart rates < 50/min, hypotension, asthma, bradycardia, allergy or
     intolerance to beta-blockers (diagnosis or AllergyIntolerance), AV block without a cardiac pacer."""
     base = hf_lvsd_base(clinical=clinical, value_set_code=value_set_code, period=period)
-    numerator = therapy_ordered_or_active(base, clinical, value_set_code, VS_BETA_BLOCKER)
-    return lvsd_case_result(base=base, numerator=numerator, exceptions=_exceptions(base, clinical, value_set_code),
+    numerator = therapy_ordered_or_active(base, clinical, value_set_code, VS_BETA_BLOCKER, period,
+                                          medication=ANY_MEDICATION)
+    return lvsd_case_result(base=base, numerator=numerator,
+                            exceptions=_exceptions(base, clinical, value_set_code, period),
                             measure_id=MEASURE.measure_id, ecqm_id=MEASURE.ecqm_id, stratum=MEASURE.strata[0],
                             gap_reason=GAP_REASON)
 
 
-def _exceptions(base: HfLvsdBase, clinical: ClinicalTables, value_set_code: ir.Table) -> ir.Table:
+def _exceptions(base: HfLvsdBase, clinical: ClinicalTables, value_set_code: ir.Table,
+                period: MeasurementPeriod) -> ir.Table:
     """(patient_id, evidence), one row per excepted patient: a direct exception, consecutive slow heart rates, or an
     AV block with neither a pacer in situ diagnosis (overlapping after) nor a completed pacer procedure before the
     encounter ends."""
-    events = timed_events(base.lvsd_encounters, clinical, value_set_code, (*DIRECT_EXCEPTIONS, AV_BLOCK, *PACER))
+    events = timed_events(base.lvsd_encounters, clinical, value_set_code, (*DIRECT_EXCEPTIONS, AV_BLOCK, *PACER),
+                          period)
     direct = [c.name for c in DIRECT_EXCEPTIONS]
     pacer = [c.name for c in PACER]
     per_patient = events.group_by("patient_id").aggregate(
@@ -79,39 +90,34 @@ def _exceptions(base: HfLvsdBase, clinical: ClinicalTables, value_set_code: ir.T
     av_only = ibis.ifelse(per_patient._paced, ibis.null("string"), per_patient._av)
     excepted = per_patient.select(patient_id=per_patient.patient_id, evidence=join_evidence(per_patient._direct, av_only))
     excepted = excepted.filter(excepted.evidence != "")
-    return gather_evidence([excepted, consecutive_slow_heart_rates(base, clinical)])
+    return collect_evidence([excepted, consecutive_slow_heart_rates(base, clinical, period)])
 
 
-def consecutive_slow_heart_rates(base: HfLvsdBase, clinical: ClinicalTables) -> ir.Table:
+def consecutive_slow_heart_rates(base: HfLvsdBase, clinical: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
     """"Has Consecutive Heart Rates Less than 50": a heart rate (final/amended/corrected, < 50/min) during an
-    HF-LVSD encounter whose most recent earlier heart rate during the same encounter (any status; latest start
+    HF-LVSD encounter whose most recent earlier heart rate during the same encounter (any status; the latest start
     among those ending before it starts) is also < 50/min. Returns (patient_id, evidence)."""
-    obs = clinical.observation
-    codings = clinical.clinical_coding
-    hr_ids = codings.filter((codings.resource_type == "Observation") & (codings.element == "code")
-                            & (codings.system == LOINC) & (codings.code == HEART_RATE_LOINC))
-    hr_ids = hr_ids.select(_k_patient=hr_ids.patient_id, _k_id=hr_ids.resource_id).distinct()
-    rates = obs.join(hr_ids, [obs.patient_id == hr_ids._k_patient, obs.resource_id == hr_ids._k_id])
-    rates = rates.filter(rates.effective_start.notnull())
+    rates = having_code(clinical.observation, clinical.clinical_coding, LOINC, HEART_RATE_LOINC,
+                        resource_type="Observation")
     rates = rates.select(patient_id=rates.patient_id, obs_id=rates.resource_id, status=rates.status,
-                         low=rates.effective_start, high=rates.effective_end.fill_null(ibis.timestamp(FAR_FUTURE)),
-                         slow=(rates.value_unit.isin(PER_MINUTE_UNITS) & (rates.value_quantity < HEART_RATE_MAX))
-                         .fill_null(False))
+                         slow=(quantity_in(rates.value_quantity, rates.value_unit, "/min") < HEART_RATE_MAX),
+                         _order=Moment.of(rates, "effective_start").instant_span(period.tz)[0],
+                         **period_of(rates, "effective").columns("_r")).view()
     lvsd = base.lvsd_encounters
-    enc = lvsd.select(_e_patient=lvsd.patient_id, _e_id=lvsd.encounter_id, _e_start=lvsd.enc_start,
-                      _e_end=lvsd.enc_end)
-    during = rates.join(enc, [rates.patient_id == enc._e_patient, rates.low >= enc._e_start,
-                              rates.high <= enc._e_end])
-    during = during.select("patient_id", "obs_id", "status", "low", "high", "slow", encounter_id=during._e_id)
-    current = during.filter(during.status.isin(OBSERVATION_DONE) & during.slow)
-    prior = during.select(_p_patient=during.patient_id, _p_encounter=during.encounter_id, _p_id=during.obs_id,
-                          _p_low=during.low, _p_high=during.high, _p_slow=during.slow)
+    enc = lvsd.select(_e_patient=lvsd.patient_id, _e_id=lvsd.encounter_id, **Interval.of(lvsd, "enc").columns("_e"))
+    during_enc = rates.join(enc, [rates.patient_id == enc._e_patient,
+                                  during(Interval.of(rates, "_r"), Interval.of(enc, "_e"), tz=period.tz)])
+    during_enc = during_enc.select(*rates.columns, encounter_id=during_enc._e_id)
+    current = during_enc.filter(during_enc.status.isin(OBSERVATION_DONE) & during_enc.slow)
+    prior = during_enc.select(_p_patient=during_enc.patient_id, _p_encounter=during_enc.encounter_id,
+                              _p_id=during_enc.obs_id, _p_order=during_enc._order, _p_slow=during_enc.slow,
+                              **Interval.of(during_enc, "_r").columns("_p"))
     pairs = current.join(prior, [current.patient_id == prior._p_patient, current.encounter_id == prior._p_encounter,
-                                 prior._p_high < current.low])
-    ranked = pairs.mutate(_rank=ibis.row_number().over(ibis.window(
-        group_by=[pairs.patient_id, pairs.encounter_id, pairs.obs_id],
-        order_by=[ibis.desc(pairs._p_low), ibis.desc(pairs._p_id)])))
-    hit = ranked.filter((ranked._rank == 0) & ranked._p_slow)
+                                 before(Interval.of(prior, "_p").closed_end(),
+                                        Interval.of(current, "_r").closed_start(), tz=period.tz)])
+    last = first_per_patient(pairs, ibis.desc(pairs._p_order), ibis.desc(pairs._p_id),
+                             by=["patient_id", "encounter_id", "obs_id"])
+    hit = last.filter(last._p_slow)
     return hit.select(patient_id=hit.patient_id,
                       evidence=ibis.literal("Observation/") + hit._p_id + ";Observation/" + hit.obs_id).distinct()
 

@@ -14,7 +14,8 @@ from datetime import date, datetime
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
+from openasm.quality.cql_datetime import Interval, Moment, during, overlaps
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.cms156_orders import (
     ANTI_INFECTIVES,
@@ -28,20 +29,18 @@ from openasm.quality.measures.cms156_orders import (
 )
 from openasm.quality.measures.common import (
     age_in_years,
-    finalize_case_result,
-    in_value_set,
-    resources_in,
-    with_code,
-)
-from openasm.quality.measures.shared_exclusions import (
-    FAR_PAST,
     coded,
     collect_evidence,
+    finalize_case_result,
+    first_per_patient,
+    having_code,
+    period_of,
+    prevalence_interval,
+)
+from openasm.quality.measures.shared_exclusions import (
     encounters_performed,
     hospice_patients,
     palliative_patients,
-    period_end,
-    prevalence_interval,
 )
 from openasm.rules import RulesForYear
 
@@ -116,23 +115,23 @@ def evaluate_cms156(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
     return finalize_case_result(cases, measure_id=MEASURE_ID, ecqm_id=ECQM_ID, inverse=True)
 
 
+@shared_result("cms156_initial_population")
 def initial_population(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """"Initial Population": AgeInYearsAt(end of MP) ≥ 65 and a performed qualifying encounter whose period is
-    during the MP (both ends inside; a period without an end runs to the end of time, so it is not during the MP).
-    One row per patient: patient_id and encounter_id, the latest qualifying encounter (by start, then id)."""
+    during the MP (instants: both ends inside; a period without an end runs to the end of time, so it is not during
+    the MP; a date on the first or last day is uncertain, so not during it). One row per patient: patient_id and
+    encounter_id, the latest qualifying encounter (by start, then id)."""
     c = clinical
-    matches = ibis.union(
-        in_value_set(c.clinical_coding, value_set_code, QUALIFYING_ENCOUNTER_VALUE_SETS, resource_type="Encounter",
-                     element="type"),
-        with_code(c.clinical_coding, *QUALIFYING_ENCOUNTER_CODES, resource_type="Encounter", element="type"),
+    performed = encounters_performed(c.encounter)
+    encounters = ibis.union(
+        coded(performed, c, value_set_code, QUALIFYING_ENCOUNTER_VALUE_SETS, resource_type="Encounter",
+              element="type"),
+        having_code(performed, c.clinical_coding, *QUALIFYING_ENCOUNTER_CODES, resource_type="Encounter",
+                    element="type"),
         distinct=True)
-    encounters = resources_in(encounters_performed(c.encounter), matches)
-    start = encounters.period_start.fill_null(ibis.timestamp(FAR_PAST))
-    encounters = encounters.filter((start >= period.start_ts) & (period_end(encounters.period_end) <= period.end_ts))
-    latest = encounters.mutate(_n=ibis.row_number().over(ibis.window(
-        group_by=encounters.patient_id, order_by=[ibis.desc(encounters.period_start),
-                                                  ibis.desc(encounters.resource_id)])))
-    latest = latest.filter(latest._n == 0).select(_e_patient=latest.patient_id, encounter_id=latest.resource_id)
+    encounters = encounters.filter(during(period_of(encounters, "period"), period.interval, tz=period.tz))
+    latest = first_per_patient(encounters, ibis.desc(encounters.period_start), ibis.desc(encounters.resource_id))
+    latest = latest.select(_e_patient=latest.patient_id, encounter_id=latest.resource_id)
     patient = c.patient
     aged = patient.filter(age_in_years(patient.birth_date, period.end_date) >= MIN_AGE).select("patient_id").distinct()
     return aged.join(latest, aged.patient_id == latest._e_patient).select("patient_id", "encounter_id")
@@ -170,24 +169,28 @@ def numerator_2_findings(*, orders: ir.Table, clinical: ClinicalTables, value_se
                          period: MeasurementPeriod) -> ir.Table:
     """"Numerator 2" as findings (patient_id, finding, evidence): antipsychotic (or benzodiazepine) orders kept by
     moreThanOneOrder, and no appropriate diagnosis whose prevalence interval overlaps [MP start − 1 year, the class's
-    index prescription start] (the first order of the class authored in the MP)."""
+    index prescription start] (the earliest authoredOn of a class order authored during the MP)."""
     classes = orders.filter(orders.drug_class.isin(list(APPROPRIATE_DIAGNOSES)))
+    authored = classes.filter(classes.authored_in_mp)
+    index = first_per_patient(authored, Moment.of(authored, "authored_on").instant_span(period.tz)[0],
+                              by=["patient_id", "drug_class"])
+    index = index.select(_i_patient=index.patient_id, _i_class=index.drug_class,
+                         **Moment.of(index, "authored_on").columns("_i"))
     by_class = ibis.window(group_by=[classes.patient_id, classes.drug_class])
-    in_mp = ibis.ifelse(classes.authored_in_mp, classes.authored_on, ibis.null("timestamp"))
-    classes = classes.mutate(_index=in_mp.min().over(by_class),
-                             _orders=classes.is_more_than_one_order.cast("int64").sum().over(by_class))
+    classes = classes.mutate(_orders=classes.is_more_than_one_order.cast("int64").sum().over(by_class))
     kept = classes.filter(classes.is_more_than_one_order)
+    kept = kept.left_join(index, [kept.patient_id == index._i_patient, kept.drug_class == index._i_class])
     diagnoses = ibis.union(*[
         coded(clinical.condition, clinical, value_set_code, list(oids), resource_type="Condition").mutate(
             _c_class=ibis.literal(drug_class))
         for drug_class, (oids, _) in APPROPRIATE_DIAGNOSES.items()])
-    onset, abated = prevalence_interval(diagnoses)
-    diagnoses = diagnoses.select(_c_patient=diagnoses.patient_id, _c_class=diagnoses._c_class, _c_start=onset,
-                                 _c_end=abated)
-    lookback = ibis.timestamp(_years_before(period.start, DIAGNOSIS_LOOKBACK_YEARS))
+    diagnoses = diagnoses.select(_c_patient=diagnoses.patient_id, _c_class=diagnoses._c_class,
+                                 **prevalence_interval(diagnoses).columns("_c"))
+    lookback = Moment.at(_years_before(period.start, DIAGNOSIS_LOOKBACK_YEARS), period.tz)
+    window = Interval(lookback, Moment.of(kept, "_i"))
     checked = kept.left_join(diagnoses, [kept.patient_id == diagnoses._c_patient,
                                          kept.drug_class == diagnoses._c_class,
-                                         diagnoses._c_start <= kept._index, diagnoses._c_end >= lookback])
+                                         overlaps(Interval.of(diagnoses, "_c"), window, tz=period.tz)])
     checked = checked.mutate(_diagnosed=checked._c_patient.notnull().any().over(ibis.window(
         group_by=[checked.patient_id, checked.drug_class])))
     checked = checked.filter(~checked._diagnosed)
@@ -201,11 +204,11 @@ def numerator_2_findings(*, orders: ir.Table, clinical: ClinicalTables, value_se
 
 
 def _summarize(findings: ir.Table, tag: str) -> ir.Table:
-    """One row per patient: `_<tag>_patient`, the distinct findings sorted and joined by `; `, and the distinct
-    evidence sorted and joined by `;` (collect → sort → join: an ordered group_concat does not compile on Spark)."""
-    return findings.group_by(**{f"_{tag}_patient": findings.patient_id}).aggregate(**{
-        f"_{tag}_reason": findings.finding.collect(distinct=True).sort().join("; "),
-        f"_{tag}_evidence": findings.evidence.collect(distinct=True).sort().join(";")})
+    """One row per patient: `_<tag>_patient`, the distinct findings sorted and joined by `; ` (`_<tag>_reason`)
+    and the evidence (`_<tag>_evidence`)."""
+    summary = collect_evidence([findings.select("patient_id", "evidence", "finding")], also={"finding": "; "})
+    return summary.select(**{f"_{tag}_patient": summary.patient_id, f"_{tag}_reason": summary.finding,
+                             f"_{tag}_evidence": summary.evidence})
 
 
 def _join_text(separator: str, *values: ir.StringValue) -> ir.StringValue:

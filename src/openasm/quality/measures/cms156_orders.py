@@ -3,7 +3,8 @@ daily dose (quality.md §4.1), ported from `UseofHighRiskMedicationsintheElderly
 and the `CumulativeMedicationDuration` functions it calls.
 
 Every function is set-based: one row per (patient, order, drug class); an order coded in two classes is counted in
-each. Drug classes are joined from the value-set table (plus the CQL's one direct-reference code, ergoloid).
+each. Drug classes are joined from the value-set table (plus the CQL's one direct-reference code, ergoloid); the
+measure's ELM follows medicationReference, so referenced Medications' codes count too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.quality.clinical import MeasurementPeriod
-from openasm.quality.measures.common import RXNORM, oid
-from openasm.quality.measures.shared_exclusions import medication_request_period
+from openasm.quality.cql_datetime import Moment, contains
+from openasm.quality.measures.common import ANY_MEDICATION, RXNORM, oid
+from openasm.quality.measures.medication_duration import (
+    DOSAGE_NUMBERS,
+    finite,
+    medication_request_period,
+    total_days_supplied,
+)
 
 MEDICATION_ORDER_STATUSES = ("active", "completed")  # Status.isMedicationOrder (with intent = 'order')
 
@@ -51,22 +58,6 @@ MEDICATION_STRENGTH = (
     ("1000097", 75.0, "mg"), ("1000058", 100.0, "mg"), ("1000064", 150.0, "mg"),
 )
 
-# CumulativeMedicationDuration.ToDaily: hours in one unit of the timing period (mo = 30 days, a = 365 days).
-_HOURS_PER_UNIT = {"h": 1.0, "hour": 1.0, "hours": 1.0, "min": 1 / 60, "minute": 1 / 60, "minutes": 1 / 60,
-                   "s": 1 / 3600, "second": 1 / 3600, "seconds": 1 / 3600, "d": 24.0, "day": 24.0, "days": 24.0,
-                   "wk": 168.0, "week": 168.0, "weeks": 168.0, "mo": 720.0, "month": 720.0, "months": 720.0,
-                   "a": 8760.0, "year": 8760.0, "years": 8760.0}
-
-
-# Numeric dosage columns; Spark can hold a missing float as NaN, which coalesce does not replace.
-_DOSAGE_NUMBERS = ("expected_supply_days", "dispense_quantity", "refills", "dose_value", "frequency", "period")
-
-
-def _missing_as_null(value: ir.FloatingValue) -> ir.FloatingValue:
-    """A missing number as a true null (Ibis' `isnull` is also true for NaN on Spark)."""
-    return ibis.ifelse(value.isnull(), ibis.null("float64"), value)
-
-
 def drug_class_members(value_set_code: ir.Table) -> ir.Table:
     """(drug_class, system, code) for every class the measure names: its value set, or its direct code."""
     classes = {**SAME_CLASS_VALUE_SETS, **OTHER_CLASS_VALUE_SETS}
@@ -77,18 +68,6 @@ def drug_class_members(value_set_code: ir.Table) -> ir.Table:
                             "system": [s for s, _ in SAME_CLASS_DIRECT_CODES.values()],
                             "code": [c for _, c in SAME_CLASS_DIRECT_CODES.values()]})
     return ibis.union(from_sets, direct, distinct=True)
-
-
-def days_supplied(orders: ir.Table) -> ir.IntegerValue:
-    """MedicationRequestPeriodInDays: (expectedSupplyDuration in days, else quantity ÷ (dose × doses per day)) ×
-    (1 + refills). Doses per day come from ToDaily(frequency, period), else 1 (as
-    `shared_exclusions.medication_request_period`; the model has no timeOfDay)."""
-    hours = ibis.cases(*[(orders.period_unit == unit, ibis.literal(h)) for unit, h in _HOURS_PER_UNIT.items()],
-                       else_=ibis.null("float64"))
-    doses_per_day = (orders.frequency * 24.0 / (orders.period * hours)).fill_null(1.0)
-    per_fill = orders.expected_supply_days.fill_null(
-        orders.dispense_quantity / (orders.dose_value * doses_per_day).nullif(0.0))
-    return per_fill * (1.0 + orders.refills.fill_null(0.0))
 
 
 def high_risk_orders(*, clinical_coding: ir.Table, medication_request: ir.Table, value_set_code: ir.Table,
@@ -106,17 +85,20 @@ def high_risk_orders(*, clinical_coding: ir.Table, medication_request: ir.Table,
                        & ~mr.do_not_perform.fill_null(False))
     members = drug_class_members(value_set_code)
     codings = clinical_coding.filter((clinical_coding.resource_type == "MedicationRequest")
-                                     & (clinical_coding.element == "medication"))
+                                     & clinical_coding.element.isin(ANY_MEDICATION))
     classed = codings.join(members, [codings.system == members.system, codings.code == members.code]).select(
         _k_patient=codings.patient_id, _k_resource=codings.resource_id, drug_class=members.drug_class).distinct()
     orders = orders.join(classed, [orders.patient_id == classed._k_patient,
                                    orders.resource_id == classed._k_resource]).drop("_k_patient", "_k_resource")
-    orders = orders.mutate(**{name: _missing_as_null(orders[name]) for name in _DOSAGE_NUMBERS})
+    orders = orders.mutate(**{name: finite(orders[name]) for name in DOSAGE_NUMBERS})
     orders = medication_request_period(orders)
-    orders = orders.mutate(days_supplied=days_supplied(orders))
-    in_mp = orders.authored_on.between(period.start_ts, period.end_ts).fill_null(False)
-    start_in_mp = orders.med_period_start.between(period.start_date, period.end_date).fill_null(False)
-    orders = orders.mutate(authored_in_mp=in_mp, _start_in_mp=start_in_mp, _authored_day=orders.authored_on.date())
+    orders = orders.mutate(days_supplied=total_days_supplied(orders))
+    # `authoredOn during "Measurement Period"` and `start of medicationRequestPeriod() during ...` compare instants:
+    # a date (day precision) on the first or last day of the MP is uncertain there, so it does not count.
+    authored = Moment.of(orders, "authored_on")
+    in_mp = contains(period.interval, authored, tz=period.tz).fill_null(False)
+    start_in_mp = contains(period.interval, Moment.of_date(orders.med_period_start), tz=period.tz).fill_null(False)
+    orders = orders.mutate(authored_in_mp=in_mp, _start_in_mp=start_in_mp, _authored_day=authored.date())
     by_class = ibis.window(group_by=[orders.patient_id, orders.drug_class])
     by_day = ibis.window(group_by=[orders.patient_id, orders.drug_class, orders._authored_day])
     mp_day = ibis.ifelse(orders.authored_in_mp, orders._authored_day, ibis.null("date"))
@@ -128,7 +110,8 @@ def high_risk_orders(*, clinical_coding: ir.Table, medication_request: ir.Table,
     different_starts = orders.authored_in_mp & orders._start_in_mp & (orders._first_start != orders._last_start)
     verdict = (with_refill | different_days.fill_null(False) | different_starts.fill_null(False))
     return orders.select(
-        "patient_id", "resource_id", "drug_class", "authored_on", "authored_in_mp", "refills", "med_period_start",
+        "patient_id", "resource_id", "drug_class", *[c for c in orders.columns if c.startswith("authored_on")],
+        "authored_in_mp", "refills", "med_period_start",
         "days_supplied", "dispense_quantity", "dispense_quantity_unit", is_more_than_one_order=verdict)
 
 
@@ -139,7 +122,7 @@ def average_daily_dose(orders: ir.Table, clinical_coding: ir.Table) -> ir.Table:
         "_s_code": [c for c, _, _ in MEDICATION_STRENGTH], "_s_strength": [s for _, s, _ in MEDICATION_STRENGTH],
         "_s_unit": [u for _, _, u in MEDICATION_STRENGTH], "_s_rank": list(range(len(MEDICATION_STRENGTH)))})
     codings = clinical_coding.filter((clinical_coding.resource_type == "MedicationRequest")
-                                     & (clinical_coding.element == "medication") & (clinical_coding.system == RXNORM))
+                                     & clinical_coding.element.isin(ANY_MEDICATION) & (clinical_coding.system == RXNORM))
     matched = codings.join(strengths, codings.code == strengths._s_code).select(
         _d_patient=codings.patient_id, _d_resource=codings.resource_id, _s_strength=strengths._s_strength,
         _s_unit=strengths._s_unit, _s_rank=strengths._s_rank)

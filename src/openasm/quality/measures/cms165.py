@@ -3,35 +3,44 @@
 AdvancedIllnessandFrailty libraries.
 
 IP = DENOM: age 18–85 at the end of the MP, essential hypertension overlapping the first six months of the MP, and a
-qualifying outpatient encounter during the MP. NUMER: on the most recent MP day with a qualifying blood-pressure
-reading, the lowest systolic is < 140 and the lowest diastolic < 90 mm[Hg]. No exceptions.
+qualifying outpatient encounter during day of the MP. NUMER: on the most recent MP day with a qualifying
+blood-pressure reading, the lowest systolic is < 140 and the lowest diastolic < 90 mm[Hg]. No exceptions.
 """
 
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
-from openasm.quality.measures import EcqmMeasure
-from openasm.quality.measures.common import LOINC, age_in_years, finalize_case_result
-from openasm.quality.measures.shared_exclusions import (
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
+from openasm.quality.cql_datetime import DAY, Interval, Moment, calendar_day, contains, during, overlaps, same_or_before
+from openasm.quality.measures import EcqmMeasure, rule_value
+from openasm.quality.measures.common import (
+    LOINC,
+    age_in_years,
+    attach,
     coded,
     collect_evidence,
-    encounters_performed,
     evidence_of,
-    finite,
-    frailty_exclusion_patients,
+    finalize_case_result,
+    first_per_patient,
     having_code,
+    latest,
+    period_of,
+    prevalence_interval,
+    quantity_in,
+)
+from openasm.quality.measures.shared_exclusions import (
+    encounters_performed,
+    frailty_exclusion_patients,
     hospice_patients,
     palliative_patients,
-    period_end,
-    prevalence_interval,
+    procedures_completed,
 )
-from openasm.rules import RulesForYear, load_rules
+from openasm.rules import RulesForYear
 
 MEASURE_ID, ECQM_ID = "236", "CMS165"
 
@@ -52,26 +61,26 @@ EXCLUDED_ENCOUNTER_CLASSES = ("EMER", "IMP", "ACUTE", "NONAC", "PRENC", "SS")
 BP_PANEL_LOINC = "85354-9"
 SYSTOLIC_LOINC, DIASTOLIC_LOINC = "8480-6", "8462-4"
 BP_STATUSES = ("final", "amended", "corrected")  # Status.isObservationBP
-BP_UNITS = ("mm[Hg]", "mmHg")  # UCUM code; the common print form is accepted too
+BP_UNIT = "mm[Hg]"
 SYSTOLIC_BELOW, DIASTOLIC_BELOW = 140.0, 90.0
 
 
 def evaluate_cms165(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod,
                     rules: RulesForYear | None) -> ir.Table:
     """One row per patient in the initial population (population group 1), with evidence and gap reason."""
-    rules = rules if rules is not None else load_rules(2027)
-    resolve_reference = bool(rules.value("quality.ecqm_cms165_resolve_medication_reference"))
+    resolve_reference = bool(rule_value(rules, "quality.ecqm_cms165_resolve_medication_reference"))
     c = clinical
     low, high = AGE_RANGE
     patients = c.patient.filter(age_in_years(c.patient.birth_date, period.end_date).between(low, high))
     # Inner joins: each piece is used once, so the plan (and Spark's job count) does not repeat subtrees.
     hypertension = collect_evidence([evidence_of(_essential_hypertension(c, value_set_code, period), "Condition")])
     hypertension = hypertension.select(_h_patient="patient_id", _h_evidence="evidence")
-    latest = _latest(_qualifying_encounters(c, value_set_code, period))
-    latest = latest.select(_e_patient="patient_id", encounter_id="resource_id")
+    encounters = _qualifying_encounters(c, value_set_code, period)
+    last = first_per_patient(encounters, ibis.desc(encounters.period_start), ibis.desc(encounters.resource_id))
+    last = last.select(_e_patient="patient_id", encounter_id="resource_id")
     ip = patients.select("patient_id")
     ip = ip.join(hypertension, ip.patient_id == hypertension._h_patient).select("patient_id", "_h_evidence")
-    ip = ip.join(latest, ip.patient_id == latest._e_patient).select("patient_id", "_h_evidence", "encounter_id")
+    ip = ip.join(last, ip.patient_id == last._e_patient).select("patient_id", "_h_evidence", "encounter_id")
 
     kw = {"clinical": c, "value_set_code": value_set_code, "period": period}
     exclusion = collect_evidence([
@@ -79,7 +88,7 @@ def evaluate_cms165(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
         frailty_exclusion_patients(**kw, resolve_medication_reference=resolve_reference)])
     excluded = exclusion.select(_x_patient="patient_id", _x_evidence="evidence")
     reading = _most_recent_day_reading(c, period).rename(_r_patient="patient_id")
-    cases = _attach(_attach(ip, excluded, "_x_patient"), reading, "_r_patient")
+    cases = attach(attach(ip, excluded, "_x_patient"), reading, "_r_patient")
     is_excluded = cases._x_patient.notnull()
     is_numerator = (cases.systolic < SYSTOLIC_BELOW) & (cases.diastolic < DIASTOLIC_BELOW)
     cases = cases.select(
@@ -94,62 +103,59 @@ def evaluate_cms165(*, clinical: ClinicalTables, value_set_code: ir.Table, perio
     return finalize_case_result(cases, measure_id=MEASURE_ID, ecqm_id=ECQM_ID)
 
 
-def _attach(cases: ir.Table, other: ir.Table, key: str) -> ir.Table:
-    """Left join `other` (keyed by its column `key` = patient id) onto the cases, as a finished relation."""
-    joined = cases.left_join(other, cases.patient_id == other[key])
-    return joined.select(*cases.columns, *[name for name in other.columns if name not in cases.columns])
-
-
+@shared_result("cms165_qualifying_encounters")
 def _qualifying_encounters(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """AdultOutpatientEncounters: a performed encounter of the seven types whose period is during day of the MP."""
     enc = coded(encounters_performed(c.encounter), c, value_set_code, list(VS_QUALIFYING_ENCOUNTERS),
                 resource_type="Encounter", element="type")
-    return enc.filter((enc.period_start.date() >= period.start_date)
-                      & (period_end(enc.period_end).date() <= period.end_date))
+    return enc.filter(during(period_of(enc, "period"), period.interval, DAY, tz=period.tz))
 
 
+@shared_result("cms165_essential_hypertension")
 def _essential_hypertension(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
-    """Essential hypertension whose prevalence overlaps [MP start, MP start + 6 months) (millisecond precision)."""
+    """Essential hypertension whose prevalence overlaps Interval[MP start, MP start + 6 months) (instants)."""
     conditions = coded(c.condition, c, value_set_code, VS_ESSENTIAL_HYPERTENSION, resource_type="Condition")
-    start, end = prevalence_interval(conditions)
     first = period.start
     months = first.month - 1 + HYPERTENSION_WINDOW_MONTHS
     year, month = first.year + months // 12, months % 12 + 1
-    # CQL date + months clamps the day to the length of the target month.
-    window_end = ibis.timestamp(datetime(year, month, min(first.day, calendar.monthrange(year, month)[1])))
-    return conditions.filter((start < window_end) & (end >= period.start_ts))
+    # CQL date + months clamps the day to the length of the target month; `)` ends one millisecond before.
+    window_end = calendar_day(datetime(year, month, min(first.day, calendar.monthrange(year, month)[1])).date())
+    window = Interval(period.start_moment, Moment.at(window_end - timedelta(milliseconds=1), period.tz))
+    return conditions.filter(overlaps(prevalence_interval(conditions), window, tz=period.tz))
 
 
+@shared_result("cms165_renal_or_pregnancy_patients")
 def _renal_or_pregnancy_patients(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
-    """Pregnancy or renal diagnosis overlapping the MP; kidney transplant or dialysis procedure ending on or before
-    the MP end; ESRD monthly outpatient services encounter starting on or before the MP end."""
+    """Pregnancy or renal diagnosis overlapping the MP; kidney transplant or dialysis procedure (status ~ completed)
+    ending on or before the MP end; ESRD monthly outpatient services encounter starting on or before the MP end."""
+    tz = period.tz
     conditions = coded(c.condition, c, value_set_code, list(VS_PREGNANCY_OR_RENAL), resource_type="Condition")
-    start, end = prevalence_interval(conditions)
-    conditions = conditions.filter((start <= period.end_ts) & (end >= period.start_ts))
-    proc = c.procedure.filter(c.procedure.status == "completed")  # Status.isProcedurePerformed
-    procedures = coded(proc, c, value_set_code, list(VS_ESRD_PROCEDURES), resource_type="Procedure")
-    procedures = procedures.filter(period_end(procedures.performed_end) <= period.end_ts)
+    conditions = conditions.filter(overlaps(prevalence_interval(conditions), period.interval, tz=tz))
+    procedures = coded(procedures_completed(c.procedure), c, value_set_code, list(VS_ESRD_PROCEDURES),
+                       resource_type="Procedure")
+    procedures = procedures.filter(same_or_before(period_of(procedures, "performed").end, period.end_moment, tz=tz))
     esrd = coded(encounters_performed(c.encounter), c, value_set_code, VS_ESRD_MONTHLY_SERVICES,
                  resource_type="Encounter", element="type")
-    esrd = esrd.filter(esrd.period_start <= period.end_ts)
+    esrd = esrd.filter(same_or_before(period_of(esrd, "period").start, period.end_moment, tz=tz))
     return collect_evidence([evidence_of(conditions, "Condition"), evidence_of(procedures, "Procedure"),
                              evidence_of(esrd, "Encounter")])
 
 
+@shared_result("cms165_most_recent_day_reading")
 def _most_recent_day_reading(c: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
-    """Per patient: the most recent MP day with a qualifying BP panel (final/amended/corrected, latest effective
-    during the MP, its encounter not inpatient/emergency-type), and the lowest systolic and diastolic that day.
-    As CQL's `sort asc` puts nulls first, a reading that day without a systolic (diastolic) value makes the
-    lowest one unknown."""
+    """Per patient: the most recent day (`date from` the latest effective time, as written) with a qualifying BP
+    panel (final/amended/corrected, latest effective during day of the MP, its encounter's class not
+    inpatient/emergency-type), and the lowest systolic and diastolic that day in mm[Hg]. As CQL's `sort asc` puts
+    nulls first, a reading that day without a systolic (diastolic) value makes the lowest one unknown."""
     obs = c.observation
-    panels = obs.filter(obs.status.isin(BP_STATUSES))
-    panels = having_code(panels, c.clinical_coding, LOINC, BP_PANEL_LOINC, resource_type="Observation")
+    panels = having_code(obs.filter(obs.status.isin(BP_STATUSES)), c.clinical_coding, LOINC, BP_PANEL_LOINC,
+                         resource_type="Observation")
     enc = c.encounter.select(_e_patient="patient_id", _e_id="resource_id", _e_class="class_code")
     panels = panels.left_join(enc, [panels.patient_id == enc._e_patient, panels.encounter_ref == enc._e_id])
     panels = panels.filter(~panels._e_class.isin(EXCLUDED_ENCOUNTER_CLASSES).fill_null(False))
-    panels = panels.mutate(bp_day=panels.effective_end.fill_null(panels.effective_start).date())
-    panels = panels.filter((panels.bp_day >= period.start_date) & (panels.bp_day <= period.end_date))
-    panels = panels.select("patient_id", "resource_id", "bp_day")
+    when = latest(period_of(panels, "effective"))
+    panels = panels.filter(contains(period.interval, when, DAY, tz=period.tz))
+    panels = panels.select("patient_id", "resource_id", bp_day=when.date())
     last_day = panels.group_by("patient_id").aggregate(_last_day=panels.bp_day.max())
     on_day = panels.join(last_day, [panels.patient_id == last_day.patient_id, panels.bp_day == last_day._last_day])
     on_day = on_day.select("patient_id", "resource_id", "bp_day")
@@ -165,11 +171,11 @@ def _most_recent_day_reading(c: ClinicalTables, period: MeasurementPeriod) -> ir
 
 def _bp_components(c: ClinicalTables) -> ir.Table:
     """Per observation: `singleton from (component where code ~ X return value as Quantity)` for the systolic and
-    diastolic codes. A unit other than mm[Hg], or more than one matching component, leaves the value unknown."""
+    diastolic codes, in mm[Hg]. A unit UCUM cannot convert, or more than one matching component, leaves the value
+    unknown."""
     comp = c.observation_component
     comp = comp.filter((comp.system == LOINC) & comp.code.isin([SYSTOLIC_LOINC, DIASTOLIC_LOINC]))
-    value = ibis.ifelse(comp.value_unit.isin(BP_UNITS).fill_null(False), finite(comp.value_quantity),
-                        ibis.null("float64"))
+    value = quantity_in(comp.value_quantity, comp.value_unit, BP_UNIT)
 
     def singleton(code: str) -> ir.FloatingValue:
         is_code = comp.code == code
@@ -177,14 +183,6 @@ def _bp_components(c: ClinicalTables) -> ir.Table:
 
     return comp.group_by(_c_patient=comp.patient_id, _c_resource=comp.resource_id).aggregate(
         systolic=singleton(SYSTOLIC_LOINC), diastolic=singleton(DIASTOLIC_LOINC))
-
-
-def _latest(encounters: ir.Table) -> ir.Table:
-    """The most recent qualifying encounter per patient (the one the case is attributed to)."""
-    ranked = encounters.mutate(_rank=ibis.row_number().over(ibis.window(
-        group_by=encounters.patient_id,
-        order_by=[ibis.desc(encounters.period_start), ibis.desc(encounters.resource_id)])))
-    return ranked.filter(ranked._rank == 0).select("patient_id", "resource_id")
 
 
 def _mmhg(value: ir.FloatingValue) -> ir.StringValue:

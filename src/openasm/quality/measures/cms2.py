@@ -13,23 +13,22 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
+from openasm.quality.cql_datetime import DAY, Interval, Moment, before, contains, during, within_after, within_before
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.common import (
+    ANY_MEDICATION,
     LOINC,
     SNOMED,
     age_in_years,
-    finalize_case_result,
-    in_value_set,
-    resources_in,
-    with_code,
-)
-from openasm.quality.measures.shared_exclusions import (
-    FAR_PAST,
     coded,
     collect_evidence,
     evidence_of,
-    period_end,
+    finalize_case_result,
+    first_per_patient,
+    having_code,
+    having_value_set,
+    period_of,
     prevalence_interval,
 )
 from openasm.rules import RulesForYear
@@ -82,12 +81,14 @@ def evaluate_cms2(*, clinical: ClinicalTables, value_set_code: ir.Table, period:
     encounter, and no screen of that tool. `rules` is not used (no configurable parameter)."""
     c = clinical
     encounters = qualifying_encounters(clinical=c, value_set_code=value_set_code, period=period)
-    screens = screenings_in_window(clinical=c, encounters=encounters)
-    latest = _latest_per_tool(screens)
+    screens = screenings_in_window(clinical=c, encounters=encounters, period=period)
+    latest = _latest_per_tool(screens, period)
     followed = followed_up_positive_screens(clinical=c, value_set_code=value_set_code, period=period,
                                             latest=latest, encounters=encounters)
-    not_screened = not_screened_for_reason(clinical=c, value_set_code=value_set_code, encounters=encounters)
-    bipolar = bipolar_before_encounter(clinical=c, value_set_code=value_set_code, encounters=encounters)
+    not_screened = not_screened_for_reason(clinical=c, value_set_code=value_set_code, encounters=encounters,
+                                           period=period)
+    bipolar = bipolar_before_encounter(clinical=c, value_set_code=value_set_code, encounters=encounters,
+                                       period=period)
 
     flags = _tool_flags(screens=screens, latest=latest, followed=followed, not_screened=not_screened)
     population = _initial_population(c.patient, encounters, period)
@@ -159,163 +160,168 @@ def _tool_flags(*, screens: ir.Table, latest: ir.Table, followed: ir.Table, not_
         for tool in SCREENING_TOOLS for name in ("screened", "negative", "positive", "followed", "not_done")})
 
 
+@shared_result("cms2_qualifying_encounters")
 def qualifying_encounters(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """"Qualifying Encounter During Measurement Period": a finished encounter to screen for depression, physical
     therapy evaluation or telephone visit whose period is during day of the MP. Columns: patient_id, resource_id,
-    period_start, period_end (never null: an open end is not during the MP)."""
+    period_start*, period_end*."""
     enc = coded(clinical.encounter.filter(clinical.encounter.status == "finished"), clinical, value_set_code,
                 list(QUALIFYING_ENCOUNTER_VALUE_SETS), resource_type="Encounter", element="type")
-    start = enc.period_start.fill_null(ibis.timestamp(FAR_PAST)).date()
-    enc = enc.filter((start >= period.start_date) & (period_end(enc.period_end).date() <= period.end_date))
-    return enc.select("patient_id", "resource_id", "period_start", "period_end")
+    enc = enc.filter(during(period_of(enc, "period"), period.interval, DAY, tz=period.tz))
+    return enc.select("patient_id", "resource_id", *[c for c in enc.columns if c.startswith("period_")])
 
 
-def screenings_in_window(*, clinical: ClinicalTables, encounters: ir.Table) -> ir.Table:
-    """Final screening assessments with a value, 14 days or less on or before (day of) the start of a qualifying
-    encounter. One row per (patient, tool, observation): resource_id, effective_start, is_positive, is_negative."""
+def _encounter_starts(encounters: ir.Table) -> ir.Table:
+    """(_e_patient, _e_start*, _e_end*) of the qualifying encounters, for joins."""
+    return encounters.select(_e_patient=encounters.patient_id, **period_of(encounters, "period").columns("_e"))
+
+
+@shared_result("cms2_screenings_in_window")
+def screenings_in_window(*, clinical: ClinicalTables, encounters: ir.Table, period: MeasurementPeriod) -> ir.Table:
+    """Final screening assessments with a value whose effective time ends 14 days or less on or before day of the
+    start of a qualifying encounter ("Has ... Depression Screening"). One row per (patient, tool, observation):
+    resource_id, effective_start*, is_positive, is_negative."""
     c = clinical
     obs = c.observation
     valued = c.clinical_coding.filter((c.clinical_coding.resource_type == "Observation")
                                       & (c.clinical_coding.element == "value"))
-    coded_values = valued.select(_v_patient="patient_id", _v_resource="resource_id").distinct()
-    parts = []
-    for tool, spec in SCREENING_TOOLS.items():
-        done = resources_in(obs.filter(obs.status == "final"),
-                            with_code(c.clinical_coding, LOINC, spec.loinc, resource_type="Observation",
-                                      element="code"))
-        parts.append(done.mutate(tool=ibis.literal(tool)))
+    finals = obs.filter(obs.status == "final")
+    parts = [having_code(finals, c.clinical_coding, LOINC, spec.loinc, resource_type="Observation").mutate(
+        tool=ibis.literal(tool)) for tool, spec in SCREENING_TOOLS.items()]
     screens = ibis.union(*parts)
-    screens = screens.left_join(coded_values, [screens.patient_id == coded_values._v_patient,
-                                               screens.resource_id == coded_values._v_resource])
-    has_value = (screens._v_patient.notnull() | screens.value_quantity.notnull() | screens.value_boolean.notnull()
-                 | screens.value_string.notnull() | screens.value_datetime.notnull())
-    screens = screens.filter(has_value).drop("_v_patient", "_v_resource")
-    screens = screens.mutate(_end_day=period_end(screens.effective_end).date())
-    enc = encounters.select(_e_patient="patient_id", _e_day=encounters.period_start.date())
-    near = screens.join(enc, screens.patient_id == enc._e_patient)
-    near = near.filter((near._end_day <= near._e_day)
-                       & (near._end_day >= near._e_day - ibis.interval(days=SCREEN_LOOKBACK_DAYS)))
-    near = near.select("patient_id", "tool", "resource_id", "effective_start").distinct()
+    coded_value = screens.semi_join(valued, [screens.patient_id == valued.patient_id,
+                                             screens.resource_id == valued.resource_id])
+    scalar = screens.filter(screens.value_quantity.notnull() | screens.value_boolean.notnull()
+                            | screens.value_string.notnull() | screens.value_datetime.notnull())
+    screens = ibis.union(coded_value, scalar, distinct=True)
+    enc = _encounter_starts(encounters)
+    near = screens.join(enc, [screens.patient_id == enc._e_patient,
+                              within_before(period_of(screens, "effective").end, Interval.of(enc, "_e").start,
+                                            SCREEN_LOOKBACK_DAYS, tz=period.tz)])
+    near = near.select("patient_id", "tool", "resource_id",
+                       *[name for name in screens.columns if name.startswith("effective_start")]).distinct()
     return _with_result(near, c.clinical_coding)
 
 
 def _with_result(screens: ir.Table, clinical_coding: ir.Table) -> ir.Table:
-    """Adds is_positive / is_negative from the value coding (SNOMED positive / negative finding)."""
+    """Adds is_positive / is_negative from the value coding (value ~ the SNOMED positive / negative finding)."""
     out = screens
     for column, code in (("is_positive", POSITIVE_SCREEN), ("is_negative", NEGATIVE_SCREEN)):
-        hits = with_code(clinical_coding, SNOMED, code, resource_type="Observation", element="value")
-        hits = hits.select(_r_patient="patient_id", _r_resource="resource_id")
+        hits = having_code(screens, clinical_coding, SNOMED, code, resource_type="Observation", element="value")
+        hits = hits.select(_r_patient="patient_id", _r_resource="resource_id").distinct()
         out = out.left_join(hits, [out.patient_id == hits._r_patient, out.resource_id == hits._r_resource])
         out = out.mutate(**{column: out._r_patient.notnull()}).drop("_r_patient", "_r_resource")
     return out
 
 
-def _latest_per_tool(screens: ir.Table) -> ir.Table:
-    """"Most Recent ... Depression Screening": the last by effective start (then id) per patient and tool."""
-    ranked = screens.mutate(_n=ibis.row_number().over(ibis.window(
-        group_by=[screens.patient_id, screens.tool],
-        order_by=[ibis.desc(screens.effective_start), ibis.desc(screens.resource_id)])))
-    return ranked.filter(ranked._n == 0).drop("_n")
+def _latest_per_tool(screens: ir.Table, period: MeasurementPeriod) -> ir.Table:
+    """"Most Recent ... Depression Screening": the last by the start of its effective time (then id) per patient and
+    tool."""
+    order = Moment.of(screens, "effective_start").instant_span(period.tz)[0]
+    return first_per_patient(screens, ibis.desc(order), ibis.desc(screens.resource_id), by=["patient_id", "tool"])
 
 
 def follow_up_interventions(*, clinical: ClinicalTables, value_set_code: ir.Table) -> ir.Table:
     """"Follow Up Intervention for Positive ... Depression Screening" per tool: depression medication orders
-    (active/completed, intent order), referrals (active/completed) and completed follow-up procedures; requests
-    marked doNotPerform are not follow-up. Columns: patient_id, tool, evidence, performed_start, authored_on."""
+    (active/completed, intent order; the ELM follows medicationReference), referrals (active/completed) and
+    completed follow-up procedures; requests marked doNotPerform are of the negation profiles and never follow-up.
+    Columns: patient_id, tool, evidence, performed_start*, authored_on*."""
     c = clinical
     mr, sr, pr = c.medication_request, c.service_request, c.procedure
     meds = mr.filter(mr.status.isin(ORDER_STATUSES) & (mr.intent == "order") & ~mr.do_not_perform.fill_null(False))
     referrals = sr.filter(sr.status.isin(ORDER_STATUSES) & ~sr.do_not_perform.fill_null(False))
     procedures = pr.filter(pr.status == "completed")
+    unknown = Moment.unknown()
     parts = []
     for tool, spec in SCREENING_TOOLS.items():
-        for table, resource_type, oids, element, performed, authored in (
-                (meds, "MedicationRequest", spec.medications, "medication", None, "authored_on"),
-                (referrals, "ServiceRequest", spec.referral, "code", None, "authored_on"),
-                (procedures, "Procedure", spec.follow_up, "code", "performed_start", None)):
+        for table, resource_type, oids, element in (
+                (meds, "MedicationRequest", spec.medications, ANY_MEDICATION),
+                (referrals, "ServiceRequest", spec.referral, "code"),
+                (procedures, "Procedure", spec.follow_up, "code")):
             rows = coded(table, c, value_set_code, oids, resource_type=resource_type, element=element)
+            performed = period_of(rows, "performed").start if resource_type == "Procedure" else unknown
+            authored = unknown if resource_type == "Procedure" else Moment.of(rows, "authored_on")
             parts.append(rows.select(
                 patient_id=rows.patient_id, tool=ibis.literal(tool),
                 evidence=ibis.literal(f"{resource_type}/") + rows.resource_id,
-                performed_start=(rows[performed] if performed else ibis.null()).cast("timestamp"),
-                authored_on=(rows[authored] if authored else ibis.null()).cast("timestamp")))
+                **performed.columns("performed_start"), **authored.columns("authored_on")))
     return ibis.union(*parts, distinct=True)
 
 
 def followed_up_positive_screens(*, clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod,
                                  latest: ir.Table, encounters: ir.Table) -> ir.Table:
     """"Most Recent ... Screening Positive and Follow Up Provided": the most recent screen is positive and starts
-    14 days or less on or before (day of) the start of a qualifying encounter, and a follow-up either starts during
-    that encounter or is authored 2 days or less on or after (day of) its end, inside the MP.
-    Columns: patient_id, tool, evidence (the follow-up)."""
-    positive = latest.filter(latest.is_positive).select(
-        "patient_id", "tool", _p_day=latest.effective_start.date())
-    enc = encounters.select(_e_patient="patient_id", _e_start="period_start", _e_end="period_end",
-                            _e_start_day=encounters.period_start.date(), _e_end_day=encounters.period_end.date())
+    14 days or less on or before day of the start of a qualifying encounter, and a follow-up either starts during
+    that encounter or is authored 2 days or less on or after day of its end, and Coalesce(its start, authoredOn) is
+    during day of the MP. Columns: patient_id, tool, evidence (the follow-up)."""
+    tz = period.tz
+    positive = latest.filter(latest.is_positive).select("patient_id", "tool",
+                                                        **Moment.of(latest, "effective_start").columns("_p"))
+    enc = _encounter_starts(encounters)
     pairs = positive.join(enc, positive.patient_id == enc._e_patient)
-    pairs = pairs.filter((pairs._p_day <= pairs._e_start_day)
-                         & (pairs._p_day >= pairs._e_start_day - ibis.interval(days=SCREEN_LOOKBACK_DAYS)))
+    pairs = pairs.filter(within_before(Moment.of(pairs, "_p"), Interval.of(pairs, "_e").start, SCREEN_LOOKBACK_DAYS,
+                                       tz=tz))
     follow = follow_up_interventions(clinical=clinical, value_set_code=value_set_code)
-    when = follow.performed_start.fill_null(follow.authored_on).date()
-    follow = follow.filter(when.between(period.start_date, period.end_date)).select(
-        _f_patient="patient_id", _f_tool="tool", evidence="evidence", _f_performed="performed_start",
-        _f_authored_day=follow.authored_on.date())
+    started = Moment.of(follow, "performed_start").or_else(Moment.of(follow, "authored_on"))
+    follow = follow.filter(contains(period.interval, started, DAY, tz=tz))
+    follow = follow.select(_f_patient="patient_id", _f_tool="tool", evidence="evidence",
+                           **{f"_f_{name}": follow[name] for name in follow.columns
+                              if name.startswith(("performed_start", "authored_on"))})
     joined = pairs.join(follow, [pairs.patient_id == follow._f_patient, pairs.tool == follow._f_tool])
-    during = joined._f_performed.between(joined._e_start, joined._e_end)
-    soon_after = ((joined._f_authored_day >= joined._e_end_day)
-                  & (joined._f_authored_day <= joined._e_end_day + ibis.interval(days=FOLLOW_UP_DAYS)))
-    joined = joined.filter(during.fill_null(False) | soon_after.fill_null(False))
+    encounter = Interval.of(joined, "_e")
+    during_visit = contains(encounter, Moment.of(joined, "_f_performed_start"), tz=tz)
+    soon_after = within_after(Moment.of(joined, "_f_authored_on"), encounter.end, FOLLOW_UP_DAYS, tz=tz)
+    joined = joined.filter(during_visit | soon_after)
     return joined.select("patient_id", "tool", "evidence").distinct()
 
 
-def not_screened_for_reason(*, clinical: ClinicalTables, value_set_code: ir.Table, encounters: ir.Table) -> ir.Table:
+def not_screened_for_reason(*, clinical: ClinicalTables, value_set_code: ir.Table, encounters: ir.Table,
+                            period: MeasurementPeriod) -> ir.Table:
     """"Medical or Patient Reason for Not Screening ... for Depression": a cancelled (not done) screening assessment
     issued during a qualifying encounter, with reason "screening declined" or a medical reason.
     Columns: patient_id, tool, evidence."""
     c = clinical
+    cancelled = c.observation.filter(c.observation.status == "cancelled")
     reasons = ibis.union(
-        with_code(c.clinical_coding, SNOMED, SCREEN_DECLINED, resource_type="Observation",
-                  element="negation_reason"),
-        in_value_set(c.clinical_coding, value_set_code, MEDICAL_REASON, resource_type="Observation",
-                     element="negation_reason"),
+        having_code(cancelled, c.clinical_coding, SNOMED, SCREEN_DECLINED, resource_type="Observation",
+                    element="negation_reason"),
+        having_value_set(cancelled, c.clinical_coding, value_set_code, MEDICAL_REASON, resource_type="Observation",
+                         element="negation_reason"),
         distinct=True)
-    cancelled = resources_in(c.observation.filter(c.observation.status == "cancelled"), reasons)
-    enc = encounters.select(_e_patient="patient_id", _e_start="period_start", _e_end="period_end")
+    enc = _encounter_starts(encounters)
     parts = []
     for tool, spec in SCREENING_TOOLS.items():
-        rows = resources_in(cancelled, with_code(c.clinical_coding, LOINC, spec.loinc, resource_type="Observation",
-                                                 element="code"))
-        rows = rows.join(enc, rows.patient_id == enc._e_patient)
-        rows = rows.filter(rows.issued.between(rows._e_start, rows._e_end))
+        rows = having_code(reasons, c.clinical_coding, LOINC, spec.loinc, resource_type="Observation")
+        rows = rows.join(enc, [rows.patient_id == enc._e_patient,
+                               contains(Interval.of(enc, "_e"), Moment.of(rows, "issued"), tz=period.tz)])
         parts.append(rows.select(patient_id=rows.patient_id, tool=ibis.literal(tool),
                                  evidence="Observation/" + rows.resource_id))
     return ibis.union(*parts, distinct=True)
 
 
-def bipolar_before_encounter(*, clinical: ClinicalTables, value_set_code: ir.Table, encounters: ir.Table) -> ir.Table:
+def bipolar_before_encounter(*, clinical: ClinicalTables, value_set_code: ir.Table, encounters: ir.Table,
+                             period: MeasurementPeriod) -> ir.Table:
     """"History of Bipolar Diagnosis Before Qualifying Encounter": a bipolar disorder problem-list item or health
-    concern whose prevalence interval starts before a qualifying encounter starts. Columns: patient_id, evidence."""
+    concern whose prevalence interval starts before a qualifying encounter starts (instants). Columns: patient_id,
+    evidence."""
     c = clinical
-    categories = ibis.union(*[with_code(c.clinical_coding, system, code, resource_type="Condition",
-                                        element="category") for system, code in CONDITION_CATEGORIES],
-                            distinct=True)
-    conditions = resources_in(coded(c.condition, c, value_set_code, BIPOLAR_DISORDER, resource_type="Condition"),
-                              categories)
-    onset, _ = prevalence_interval(conditions)
-    conditions = conditions.mutate(_p_start=onset)
-    enc = encounters.select(_e_patient="patient_id", _e_start="period_start")
-    before = conditions.join(enc, conditions.patient_id == enc._e_patient)
-    before = before.filter(before._p_start < before._e_start)
-    return before.select(patient_id=before.patient_id, evidence="Condition/" + before.resource_id).distinct()
+    conditions = coded(c.condition, c, value_set_code, BIPOLAR_DISORDER, resource_type="Condition")
+    categories = [having_code(conditions, c.clinical_coding, system, code, resource_type="Condition",
+                              element="category") for system, code in CONDITION_CATEGORIES]
+    conditions = ibis.union(*categories, distinct=True)
+    conditions = conditions.select("patient_id", "resource_id", **prevalence_interval(conditions).start.columns("_p"))
+    enc = _encounter_starts(encounters)
+    before_visit = conditions.join(enc, [conditions.patient_id == enc._e_patient,
+                                         before(Moment.of(conditions, "_p"), Interval.of(enc, "_e").closed_start(),
+                                                tz=period.tz)])
+    return evidence_of(before_visit, "Condition").distinct()
 
 
 def _initial_population(patient: ir.Table, encounters: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """Patients aged ≥ 12 at MP start with a qualifying encounter: patient_id, age, encounter_id (the latest
     qualifying encounter, by start then id)."""
-    ranked = encounters.mutate(_n=ibis.row_number().over(ibis.window(
-        group_by=encounters.patient_id,
-        order_by=[ibis.desc(encounters.period_start), ibis.desc(encounters.resource_id)])))
-    latest = ranked.filter(ranked._n == 0).select(_e_patient="patient_id", encounter_id="resource_id")
+    latest = first_per_patient(encounters, ibis.desc(encounters.period_start), ibis.desc(encounters.resource_id))
+    latest = latest.select(_e_patient="patient_id", encounter_id="resource_id")
     aged = patient.select("patient_id", age=age_in_years(patient.birth_date, period.start_date))
     aged = aged.filter(aged.age >= MIN_AGE).distinct()
     joined = aged.join(latest, aged.patient_id == latest._e_patient)

@@ -1,11 +1,12 @@
 """Q128 / CMS69 — Preventive Care and Screening: BMI Screening and Follow-Up Plan (quality.md §4.3), ported from
 PCSBMIScreenAndFollowUpFHIR (2025 package, QI-Core 4.1.1) with the Hospice and PalliativeCare libraries.
 
-IP = DENOM: a finished, non-virtual "Encounter to Evaluate BMI" during the MP at age ≥ 18 on its start date.
-DENEX: hospice, palliative care, or an active pregnancy diagnosis overlapping the MP.
+IP = DENOM: a finished, non-virtual "Encounter to Evaluate BMI" during day of the MP at age ≥ 18 on its start date.
+DENEX: hospice, palliative care, or an active pregnancy diagnosis overlapping day of the MP.
 NUMER: a BMI in the MP that is normal (18.5 ≤ BMI < 25 with no abnormal BMI in the MP), or abnormal with a follow-up
 ordered/performed in the MP (`cms69_followup`). DENEXCEP: a medical reason for not ordering a follow-up, or a
-medical/patient reason for not measuring BMI, on the day of a qualifying encounter.
+medical/patient reason for not measuring BMI, on the day of a qualifying encounter. The medication retrieves of
+this measure's ELM follow medicationReference.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
+from openasm.quality.cql_datetime import DAY, Moment, during, overlaps
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.cms69_followup import (
     BMI_LOINC,
@@ -24,19 +26,23 @@ from openasm.quality.measures.cms69_followup import (
     high_bmi_followups,
     low_bmi_followups,
 )
-from openasm.quality.measures.common import LOINC, age_in_years, finalize_case_result
-from openasm.quality.measures.shared_exclusions import (
+from openasm.quality.measures.common import (
+    ANY_MEDICATION,
+    LOINC,
+    age_in_years,
+    attach,
     coded,
     collect_evidence,
+    equivalent,
     evidence_of,
+    finalize_case_result,
+    first_per_patient,
     having_code,
     having_value_set,
-    hospice_patients,
-    overlaps_day_of,
-    palliative_patients,
-    period_end,
+    period_of,
     prevalence_interval,
 )
+from openasm.quality.measures.shared_exclusions import hospice_patients, palliative_patients
 from openasm.rules import RulesForYear
 
 MEASURE_ID, ECQM_ID = "128", "CMS69"
@@ -60,8 +66,10 @@ def evaluate_cms69(*, clinical: ClinicalTables, value_set_code: ir.Table, period
     encounters = qualifying_encounters(c, value_set_code, period)
     births = c.patient.select(_p_patient="patient_id", _p_birth="birth_date")
     adult = encounters.join(births, encounters.patient_id == births._p_patient)
-    adult = adult.filter(age_in_years(adult._p_birth, adult.period_start) >= MIN_AGE)
-    ip = _latest(adult)  # one row per IP patient, with the encounter the case is attributed to
+    adult = adult.filter(age_in_years(adult._p_birth, Moment.of(adult, "period_start").date()) >= MIN_AGE)
+    # One row per IP patient, with the most recent adult qualifying encounter (the one the case is attributed to).
+    ip = first_per_patient(adult, ibis.desc(adult.period_start), ibis.desc(adult.resource_id))
+    ip = ip.select(patient_id=ip.patient_id, encounter_id=ip.resource_id)
 
     kw = {"clinical": c, "value_set_code": value_set_code, "period": period}
     exclusion = collect_evidence([hospice_patients(**kw), palliative_patients(**kw),
@@ -78,11 +86,11 @@ def evaluate_cms69(*, clinical: ClinicalTables, value_set_code: ir.Table, period
     high_followed = high_bmi_followups(c, value_set_code, period)
     low_followed = low_bmi_followups(c, value_set_code, period)
 
-    cases = _attach(ip, summary, "_s_patient")
-    cases = _attach(cases, exclusion.select(_x_patient="patient_id", _x_evidence="evidence"), "_x_patient")
-    cases = _attach(cases, exception.select(_c_patient="patient_id", _c_evidence="evidence"), "_c_patient")
-    cases = _attach(cases, high_followed.select(_h_patient="patient_id", _h_evidence="evidence"), "_h_patient")
-    cases = _attach(cases, low_followed.select(_l_patient="patient_id", _l_evidence="evidence"), "_l_patient")
+    cases = attach(ip, summary, "_s_patient")
+    cases = attach(cases, exclusion.select(_x_patient="patient_id", _x_evidence="evidence"), "_x_patient")
+    cases = attach(cases, exception.select(_c_patient="patient_id", _c_evidence="evidence"), "_c_patient")
+    cases = attach(cases, high_followed.select(_h_patient="patient_id", _h_evidence="evidence"), "_h_patient")
+    cases = attach(cases, low_followed.select(_l_patient="patient_id", _l_evidence="evidence"), "_l_patient")
 
     has_bmi = cases._s_patient.notnull()
     high, low = cases._has_high.fill_null(False), cases._has_low.fill_null(False)
@@ -110,6 +118,7 @@ def evaluate_cms69(*, clinical: ClinicalTables, value_set_code: ir.Table, period
     return finalize_case_result(cases, measure_id=MEASURE_ID, ecqm_id=ECQM_ID)
 
 
+@shared_result("cms69_qualifying_encounters")
 def qualifying_encounters(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
     """"Qualifying Encounter during Day of Measurement Period": Encounter to Evaluate BMI, status finished, class not
     virtual (ActCode VR), period during day of the MP (an encounter with no end never is)."""
@@ -119,67 +128,53 @@ def qualifying_encounters(c: ClinicalTables, value_set_code: ir.Table, period: M
     virtual = cc.filter((cc.resource_type == "Encounter") & (cc.element == "class") & (cc.system == ACT_CODE)
                         & (cc.code == VIRTUAL_CLASS))
     enc = enc.anti_join(virtual, [enc.patient_id == virtual.patient_id, enc.resource_id == virtual.resource_id])
-    return enc.filter((enc.period_start.date() >= period.start_date)
-                      & (period_end(enc.period_end).date() <= period.end_date))
+    return enc.filter(during(period_of(enc, "period"), period.interval, DAY, tz=period.tz))
 
 
 def _pregnancy_patients(c: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
-    """"Is Pregnant during Day of Measurement Period": an active pregnancy (or related) diagnosis overlapping the MP.
-    (The CQL also asks for a qualifying encounter, which every initial-population patient has.)"""
+    """"Is Pregnant during Day of Measurement Period": a pregnancy (or related) diagnosis with clinicalStatus
+    `active` whose prevalence overlaps day of the MP. (The CQL also asks for a qualifying encounter, which every
+    initial-population patient has.)"""
     conditions = coded(c.condition.filter(c.condition.clinical_status == "active"), c, value_set_code, VS_PREGNANCY,
                        resource_type="Condition")
-    start, end = prevalence_interval(conditions)
-    conditions = conditions.filter(overlaps_day_of(start, end, period.start_date, period.end_date))
+    conditions = conditions.filter(overlaps(prevalence_interval(conditions), period.interval, DAY, tz=period.tz))
     return collect_evidence([evidence_of(conditions, "Condition")])
 
 
+@shared_result("cms69_exception_patients")
 def _exception_patients(c: ClinicalTables, value_set_code: ir.Table, encounters: ir.Table) -> ir.Table:
-    """Denominator exceptions, each on the start day of a qualifying encounter: a follow-up service not requested
-    (status completed) with a medical reason (doNotPerformReason), a follow-up medication not requested (status
-    completed) with a medical reason (reasonCode), or a BMI observation cancelled (not done) for a medical reason or
-    patient decline (notDoneReason)."""
-    days = encounters.select(_d_patient="patient_id", _d_day=encounters.period_start.date())
+    """Denominator exceptions, each on the start day of a qualifying encounter (`same day as`): a follow-up service
+    not requested (status ~ completed) with a medical reason (reasonRefused), a follow-up medication not requested
+    (status ~ completed) with a medical reason (reasonCode), or a BMI observation cancelled (not done) for a medical
+    reason or patient decline (notDoneReason) whose effective time ends that day."""
+    days = encounters.select(_d_patient="patient_id", _d_day=Moment.of(encounters, "period_start").date())
     sr = c.service_request
-    services = coded(sr.filter(sr.do_not_perform & (sr.status.lower() == "completed")), c, value_set_code,
+    services = coded(sr.filter(sr.do_not_perform & equivalent(sr.status, "completed")), c, value_set_code,
                      list(VS_FOLLOW_UP_SERVICES), resource_type="ServiceRequest")
     services = having_value_set(services, c.clinical_coding, value_set_code, VS_MEDICAL_REASON,
                                 resource_type="ServiceRequest", element="negation_reason")
-    services = _on_encounter_day(services, services.authored_on.date(), days)
+    services = _on_encounter_day(services, Moment.of(services, "authored_on"), days)
     mr = c.medication_request
-    medications = coded(mr.filter(mr.do_not_perform & (mr.status.lower() == "completed")), c, value_set_code,
-                        list(VS_FOLLOW_UP_MEDICATIONS), resource_type="MedicationRequest", element="medication")
+    medications = coded(mr.filter(mr.do_not_perform & equivalent(mr.status, "completed")), c, value_set_code,
+                        list(VS_FOLLOW_UP_MEDICATIONS), resource_type="MedicationRequest", element=ANY_MEDICATION)
     medications = having_value_set(medications, c.clinical_coding, value_set_code, VS_MEDICAL_REASON,
                                    resource_type="MedicationRequest", element="reason_code")
-    medications = _on_encounter_day(medications, medications.authored_on.date(), days)
+    medications = _on_encounter_day(medications, Moment.of(medications, "authored_on"), days)
     obs = c.observation
     no_bmi = having_code(obs.filter(obs.status == "cancelled"), c.clinical_coding, LOINC, BMI_LOINC,
                          resource_type="Observation")
     no_bmi = having_value_set(no_bmi, c.clinical_coding, value_set_code, [VS_MEDICAL_REASON, VS_PATIENT_DECLINED],
                               resource_type="Observation", element="negation_reason")
-    no_bmi = _on_encounter_day(no_bmi, period_end(no_bmi.effective_end).date(), days)
+    no_bmi = _on_encounter_day(no_bmi, period_of(no_bmi, "effective").end, days)
     return collect_evidence([evidence_of(services, "ServiceRequest"), evidence_of(medications, "MedicationRequest"),
                              evidence_of(no_bmi, "Observation")])
 
 
-def _on_encounter_day(table: ir.Table, day: ir.DateValue, days: ir.Table) -> ir.Table:
-    """Rows whose `day` is the start day of one of the patient's qualifying encounters."""
-    dated = table.mutate(_day=day)
+def _on_encounter_day(table: ir.Table, when: Moment, days: ir.Table) -> ir.Table:
+    """Rows whose `when` is the same day as (CQL `same day as`: both known to the day, dates as written) the start
+    of one of the patient's qualifying encounters."""
+    dated = table.mutate(_day=when.date())
     return dated.semi_join(days, [dated.patient_id == days._d_patient, dated._day == days._d_day]).drop("_day")
-
-
-def _attach(cases: ir.Table, other: ir.Table, key: str) -> ir.Table:
-    """Left join `other` (keyed by its column `key` = patient id) onto the cases, as a finished relation."""
-    joined = cases.left_join(other, cases.patient_id == other[key])
-    return joined.select(*cases.columns, *[name for name in other.columns if name not in cases.columns])
-
-
-def _latest(encounters: ir.Table) -> ir.Table:
-    """The most recent adult qualifying encounter per patient (the one the case is attributed to)."""
-    ranked = encounters.mutate(_rank=ibis.row_number().over(ibis.window(
-        group_by=encounters.patient_id,
-        order_by=[ibis.desc(encounters.period_start), ibis.desc(encounters.resource_id)])))
-    latest = ranked.filter(ranked._rank == 0)
-    return latest.select(patient_id=latest.patient_id, encounter_id=latest.resource_id)
 
 
 def _number(value: ir.FloatingValue) -> ir.StringValue:

@@ -14,22 +14,27 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from openasm.quality.clinical import ClinicalTables, MeasurementPeriod
+from openasm.quality.clinical import ClinicalTables, MeasurementPeriod, shared_result
+from openasm.quality.cql_datetime import DAY, Interval, Moment, during, overlaps, overlaps_before, same_or_after, same_or_before, within_before
 from openasm.quality.measures import EcqmMeasure
 from openasm.quality.measures.common import (
     LOINC,
     SNOMED,
     age_in_years,
+    coded,
+    collect_evidence,
+    evidence_of,
     finalize_case_result,
-    in_value_set,
+    first_per_patient,
+    having_code,
+    join_evidence,
+    period_of,
+    prevalence_interval,
 )
-from openasm.quality.measures.hf_lvsd import gather_evidence, join_evidence
 from openasm.quality.measures.shared_exclusions import (
     assessments_performed,
     encounters_performed,
-    evidence_of,
     hospice_patients,
-    prevalence_interval,
 )
 from openasm.rules import RulesForYear
 
@@ -79,15 +84,15 @@ def evaluate_cms90(*, clinical: ClinicalTables, value_set_code: ir.Table, period
     """CMS90 patient-level results (one population group) for every patient in the initial population."""
     encounters = qualifying_encounters(clinical, value_set_code, period)
     ip = _initial_population(clinical, value_set_code, period, encounters)
-    excl = gather_evidence([hospice_patients(clinical=clinical, value_set_code=value_set_code, period=period),
+    excl = collect_evidence([hospice_patients(clinical=clinical, value_set_code=value_set_code, period=period),
                              _severe_cognitive_impairment(clinical, period)])
-    eligible = encounters.filter(
-        encounters.enc_end.date() <= period.end_date - ibis.interval(days=ENCOUNTER_END_BEFORE_MP_END_DAYS))
+    cutoff = period.end_moment.plus(days=-ENCOUNTER_END_BEFORE_MP_END_DAYS)
+    eligible = encounters.filter(same_or_before(Interval.of(encounters, "enc").end, cutoff, DAY, tz=period.tz))
     completed = completed_assessments(clinical)
-    initial = _initial_assessments(eligible, completed)
+    initial = _initial_assessments(eligible, completed, period)
     numer = _with_follow_up(initial, completed)
 
-    first_eligible = _first_per_patient(eligible.select("patient_id", "encounter_id", "enc_start"))
+    first_eligible = first_per_patient(eligible, eligible.enc_start, eligible.encounter_id)
     first_eligible = first_eligible.select(_g_patient=first_eligible.patient_id, _g_encounter=first_eligible.encounter_id)
     has_initial = initial.select(_i_patient=initial.patient_id).distinct()
     excl = excl.rename(_x_patient="patient_id", _x_evidence="evidence")
@@ -107,38 +112,34 @@ def evaluate_cms90(*, clinical: ClinicalTables, value_set_code: ir.Table, period
     return finalize_case_result(cases, measure_id=MEASURE.measure_id, ecqm_id=MEASURE.ecqm_id)
 
 
+@shared_result("cms90_qualifying_encounters")
 def qualifying_encounters(clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod) -> ir.Table:
-    """"Qualifying Encounters": performed office/telephone/virtual encounters whose period is during day of the MP
-    (a missing start is unknown, a missing end the end of time). (patient_id, encounter_id, enc_start, enc_end)."""
-    e = encounters_performed(clinical.encounter)
-    e = e.filter(e.period_start.notnull() & e.period_end.notnull() & (e.period_start.date() >= period.start_date)
-                 & (e.period_end.date() <= period.end_date))
-    typed = in_value_set(clinical.clinical_coding, value_set_code, VS_QUALIFYING_ENCOUNTERS, resource_type="Encounter",
-                         element="type").rename(_t_patient="patient_id", _t_id="resource_id")
-    e = e.join(typed, [e.patient_id == typed._t_patient, e.resource_id == typed._t_id])
-    return e.select(patient_id=e.patient_id, encounter_id=e.resource_id, enc_start=e.period_start,
-                    enc_end=e.period_end).distinct()
+    """"Qualifying Encounters": performed office/telephone/virtual encounters whose period is during day of the MP.
+    (patient_id, encounter_id, enc_start*, enc_end*)."""
+    e = coded(encounters_performed(clinical.encounter), clinical, value_set_code, VS_QUALIFYING_ENCOUNTERS,
+              resource_type="Encounter", element="type")
+    e = e.filter(during(period_of(e, "period"), period.interval, DAY, tz=period.tz))
+    return e.select(patient_id=e.patient_id, encounter_id=e.resource_id, **period_of(e, "period").columns("enc"))
 
 
+@shared_result("cms90_initial_population")
 def _initial_population(clinical: ClinicalTables, value_set_code: ir.Table, period: MeasurementPeriod,
                         encounters: ir.Table) -> ir.Table:
     """(patient_id, ip_encounter_id, ip_evidence) for IP patients: adult, HF overlapping before the MP, two
-    encounters a day apart (the pair with the earliest first encounter is kept as evidence)."""
+    encounters, the second starting 1 day or more after day of the end of the first (the pair with the earliest
+    first encounter is kept as evidence)."""
     later = encounters.select(_v_patient=encounters.patient_id, _v_id=encounters.encounter_id,
-                              _v_start=encounters.enc_start)
-    pairs = encounters.join(later, [encounters.patient_id == later._v_patient,
-                                    later._v_start.date() >= encounters.enc_end.date()
-                                    + ibis.interval(days=SECOND_ENCOUNTER_GAP_DAYS)])
+                              **Moment.of(encounters, "enc_start").columns("_v"))
+    pairs = encounters.join(later, [
+        encounters.patient_id == later._v_patient,
+        same_or_after(Moment.of(later, "_v"), Interval.of(encounters, "enc").end.plus(days=SECOND_ENCOUNTER_GAP_DAYS),
+                      DAY, tz=period.tz)])
     pairs = pairs.select("patient_id", "encounter_id", "enc_start", _second=pairs._v_id)
-    pair = _first_per_patient(pairs)
+    pair = first_per_patient(pairs, pairs.enc_start, pairs.encounter_id)
 
-    hf = in_value_set(clinical.clinical_coding, value_set_code, VS_HEART_FAILURE, resource_type="Condition",
-                      element="code").rename(_h_patient="patient_id", _h_id="resource_id")
-    c = clinical.condition
-    hf = c.join(hf, [c.patient_id == hf._h_patient, c.resource_id == hf._h_id])
-    low, high = prevalence_interval(hf)
-    # "overlaps before": starts before the MP starts and does not end before it (an unknown end is unknown).
-    hf = hf.filter((low < period.start_ts) & (high >= period.start_ts))
+    hf = coded(clinical.condition, clinical, value_set_code, VS_HEART_FAILURE, resource_type="Condition")
+    # "overlaps before": starts before the MP starts and does not end before it.
+    hf = hf.filter(overlaps_before(prevalence_interval(hf), period.interval, tz=period.tz))
     hf = hf.group_by("patient_id").aggregate(_hf_id=hf.resource_id.min()).rename(_c_patient="patient_id")
 
     p = clinical.patient
@@ -151,17 +152,13 @@ def _initial_population(clinical: ClinicalTables, value_set_code: ir.Table, peri
 
 def _severe_cognitive_impairment(clinical: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
     """Severe cognitive impairment (any status) whose prevalence interval overlaps the MP. (patient_id, evidence)."""
-    codings = clinical.clinical_coding
-    ids = codings.filter((codings.resource_type == "Condition") & (codings.element == "code")
-                         & (codings.system == SNOMED) & (codings.code == SEVERE_COGNITIVE_IMPAIRMENT_SNOMED))
-    ids = ids.select(_s_patient=ids.patient_id, _s_id=ids.resource_id).distinct()
-    c = clinical.condition
-    rows = c.join(ids, [c.patient_id == ids._s_patient, c.resource_id == ids._s_id])
-    low, high = prevalence_interval(rows)
-    rows = rows.filter((low <= period.end_ts) & (high >= period.start_ts))
+    rows = having_code(clinical.condition, clinical.clinical_coding, SNOMED, SEVERE_COGNITIVE_IMPAIRMENT_SNOMED,
+                       resource_type="Condition")
+    rows = rows.filter(overlaps(prevalence_interval(rows), period.interval, tz=period.tz))
     return evidence_of(rows, "Condition")
 
 
+@shared_result("cms90_completed_assessments")
 def completed_assessments(clinical: ClinicalTables) -> ir.Table:
     """"Date <instrument> Total Assessment Completed": (patient_id, instrument, day, observations) for each day on
     which every item of an instrument was performed (final/amended/corrected, survey category) with a value; the
@@ -175,8 +172,9 @@ def completed_assessments(clinical: ClinicalTables) -> ir.Table:
     coded = done.join(coded_value, [done.patient_id == coded_value._cv_patient,
                                     done.resource_id == coded_value._cv_id]).drop("_cv_patient", "_cv_id")
     valued = ibis.union(scalar, coded, distinct=True)
-    valued = valued.filter(valued.effective_start.notnull())
-    valued = valued.select(_o_patient=valued.patient_id, _o_id=valued.resource_id, _o_day=valued.effective_start.date())
+    day = period_of(valued, "effective").start.date()
+    valued = valued.filter(day.notnull())
+    valued = valued.select(_o_patient=valued.patient_id, _o_id=valued.resource_id, _o_day=day)
 
     items = instrument_items()
     loinc = codings.filter((codings.resource_type == "Observation") & (codings.element == "code")
@@ -193,14 +191,14 @@ def completed_assessments(clinical: ClinicalTables) -> ir.Table:
                            observations=complete.observations)
 
 
-def _initial_assessments(eligible: ir.Table, completed: ir.Table) -> ir.Table:
-    """Completed assessments on or up to 14 days before the end day of an eligible encounter:
+def _initial_assessments(eligible: ir.Table, completed: ir.Table, period: MeasurementPeriod) -> ir.Table:
+    """Completed assessments (a date) 14 days or less on or before day of the end of an eligible encounter:
     (patient_id, encounter_id, enc_start, instrument, day, observations)."""
     enc = eligible.select(_e_patient=eligible.patient_id, _e_id=eligible.encounter_id, _e_start=eligible.enc_start,
-                          _e_day=eligible.enc_end.date())
+                          **Interval.of(eligible, "enc").end.columns("_e_end"))
     joined = completed.join(enc, [completed.patient_id == enc._e_patient,
-                                  completed.day >= enc._e_day - ibis.interval(days=INITIAL_LOOKBACK_DAYS),
-                                  completed.day <= enc._e_day])
+                                  within_before(Moment.of_date(completed.day), Moment.of(enc, "_e_end"),
+                                                INITIAL_LOOKBACK_DAYS, tz=period.tz)])
     return joined.select("patient_id", "instrument", "day", "observations", encounter_id=joined._e_id,
                          enc_start=joined._e_start)
 
@@ -217,17 +215,8 @@ def _with_follow_up(initial: ir.Table, completed: ir.Table) -> ir.Table:
     joined = joined.select("patient_id", "encounter_id", "enc_start",
                            evidence=ibis.literal("Encounter/") + joined.encounter_id + ";" + joined.observations
                            + ";" + joined._f_obs)
-    ranked = joined.mutate(_rank=ibis.row_number().over(ibis.window(
-        group_by=joined.patient_id, order_by=[joined.enc_start, joined.encounter_id, joined.evidence])))
-    first = ranked.filter(ranked._rank == 0)
+    first = first_per_patient(joined, joined.enc_start, joined.encounter_id, joined.evidence)
     return first.select("patient_id", "encounter_id", "evidence")
-
-
-def _first_per_patient(rows: ir.Table) -> ir.Table:
-    """The row with the earliest enc_start (ties: smaller encounter id) per patient."""
-    ranked = rows.mutate(_rank=ibis.row_number().over(ibis.window(
-        group_by=rows.patient_id, order_by=[rows.enc_start, rows.encounter_id])))
-    return ranked.filter(ranked._rank == 0).drop("_rank")
 
 
 MEASURE = EcqmMeasure(
