@@ -36,6 +36,14 @@ def backend(request) -> str:
     return request.param
 
 
+@pytest.fixture(params=[pytest.param(b, marks=[pytest.mark.spark, pytest.mark.slow] if b == "pyspark" else [])
+                        for b in BACKENDS])
+def backend_spark_slow(request) -> str:
+    """DuckDB in `make test`, PySpark too in `make test-all`: for tests whose PySpark path (the same reader and
+    stage code) another test already runs on PySpark in `make test`, so the CI run stays near 15 minutes."""
+    return request.param
+
+
 @pytest.fixture
 def engine_for(tmp_path):
     """Open an engine of the given backend in a fresh run folder; closed after the test."""

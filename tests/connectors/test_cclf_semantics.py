@@ -72,7 +72,8 @@ def test_part_a_table_4_final_action_claims(tmp_path, engine_for, backend):
     assert str(inpatient["admission_date"]) == "2012-07-01" and str(inpatient["discharge_date"]) == "2012-07-08"
 
 
-def test_part_b_table_6_cancellation_pairs_the_identical_claim(tmp_path, engine_for, backend):
+def test_part_b_table_6_cancellation_pairs_the_identical_claim(tmp_path, engine_for, backend_spark_slow):
+    backend = backend_spark_slow
     """Packet §5.3.2 Table 6: three claims share control number 7; cancellation #1 ($380 + $227 + $0) repeats
     #3, so #2 is the final action claim and the signed total is $707."""
     rows = [_carrier("0000000000001", 3, "1", 0, "2012-09-02"), _carrier("0000000000001", 1, "1", 380, "2012-09-02"),
@@ -92,7 +93,8 @@ def test_part_b_table_6_cancellation_pairs_the_identical_claim(tmp_path, engine_
         (c, 1, "I5022") for c in ("0000000000001", "0000000000002", "0000000000003")}
 
 
-def test_mbi_crosswalk_follows_chains_and_sentinels_are_null(tmp_path, engine_for, backend):
+def test_mbi_crosswalk_follows_chains_and_sentinels_are_null(tmp_path, engine_for, backend_spark_slow):
+    backend = backend_spark_slow
     """§3.1/§5.1.1: claims under older MBIs (two changes) belong to the current MBI. §3.6: 1000-01-01 and
     9999-12-31 dates and `~` fields are null."""
     old1, old2 = "9AA0AA0AA01", "9AA0AA0AA02"
@@ -129,7 +131,8 @@ def test_runout_files_are_read_and_their_load_date_orders_versions(tmp_path, eng
     assert str(late["claim_processed_date"]) == "2013-02-11"
 
 
-def test_malformed_records_are_quarantined_with_file_and_record(tmp_path, engine_for, backend):
+def test_malformed_records_are_quarantined_with_file_and_record(tmp_path, engine_for, backend_spark_slow):
+    backend = backend_spark_slow
     """A record of the wrong length (record 2), a truncated last record (record 4) and an unknown claim type
     code (record 3) are quarantined naming the file and the record; the counts reconcile."""
     path = write_cclf_file(tmp_path, "CCLF5", [

@@ -128,7 +128,8 @@ def _remit(lines: list[str]) -> str:
     return "~\n".join(body + [f"SE*{len(body) - 1}*0001", "GE*1*1", "IEA*1*000000001"]) + "~\n"
 
 
-def test_reversal_nets_and_bad_npi_is_quarantined(tmp_path, engine_for, backend):
+def test_reversal_nets_and_bad_npi_is_quarantined(tmp_path, engine_for, backend_spark_slow):
+    backend = backend_spark_slow
     claim = ["CLP*A1*1*100*80**MB*C1*11*1", "NM1*QC*1*P*A****MI*1EG4TE5MK73", "NM1*82*1*C*A****XX*1234567893",
              "DTM*232*20270105", "SVC*HC:99213*100*80**1", "DTM*472*20270105", "AMT*B6*100"]
     reversal = ["CLP*A1*22*-100*-80**MB*C1*11*1", "NM1*QC*1*P*A****MI*1EG4TE5MK73", "NM1*82*1*C*A****XX*1234567893",

@@ -127,7 +127,8 @@ def average_daily_dose(orders: ir.Table, clinical_coding: ir.Table) -> ir.Table:
         _d_patient=codings.patient_id, _d_resource=codings.resource_id, _s_strength=strengths._s_strength,
         _s_unit=strengths._s_unit, _s_rank=strengths._s_rank)
     first = matched.mutate(_n=ibis.row_number().over(ibis.window(
-        group_by=[matched._d_patient, matched._d_resource], order_by=matched._s_rank)))
+        group_by=[matched._d_patient, matched._d_resource],
+        order_by=[matched._s_rank, matched._s_strength, matched._s_unit])))  # ties: the same row on every backend
     first = first.filter(first._n == 0).drop("_n", "_s_rank")
     joined = orders.left_join(first, [orders.patient_id == first._d_patient,
                                       orders.resource_id == first._d_resource]).drop("_d_patient", "_d_resource")

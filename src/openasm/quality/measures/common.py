@@ -152,11 +152,24 @@ def age_in_years(birth_date: ir.DateValue, on: ir.DateValue) -> ir.IntegerValue:
 
 
 def first_per_patient(table: ir.Table, *order_by: ir.Value, by: str | Sequence[str] = "patient_id") -> ir.Table:
-    """The first row per patient (or per `by` columns) in `order_by` order (e.g. `ibis.desc(t.start)`)."""
+    """The first row per patient (or per `by` columns) in `order_by` order (e.g. `ibis.desc(t.start)`); ties are
+    broken on the row's own values (resource id first), so every backend and thread count picks the same row."""
     keys = [by] if isinstance(by, str) else list(by)
+    ordered = {_sorted_column(key) for key in order_by}
+    # A column already ordered on must not come back as an ascending tie-break (it would override a descending key).
+    orderable = [c for c, t in table.schema().items()
+                 if c not in ordered and not (t.is_array() or t.is_struct() or t.is_map())]
+    ties = sorted(orderable, key=lambda c: c != "resource_id")
     ranked = table.mutate(_rank=ibis.row_number().over(ibis.window(group_by=[table[k] for k in keys],
-                                                                    order_by=list(order_by))))
+                                                                    order_by=[*order_by, *ties])))
     return ranked.filter(ranked._rank == 0).drop("_rank")
+
+
+def _sorted_column(key: ir.Value) -> str | None:
+    """The column a sort key orders on (`t.x` or `ibis.desc(t.x)`), None for a computed key."""
+    op = key.op()
+    op = getattr(op, "expr", op)
+    return getattr(op, "name", None)
 
 
 def attach(cases: ir.Table, other: ir.Table, key: str) -> ir.Table:
