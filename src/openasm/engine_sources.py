@@ -205,13 +205,19 @@ def spark_csv_frame(spark: Any, path: Path | str, header: list[str], delimiter: 
     )
 
 
+def _uri_forms(path: Path) -> tuple[str, ...]:
+    """The spellings of a local file's URI Spark may report (`file:///x`, `file:/x`, with or without encoding)."""
+    uri = path.as_uri()
+    return uri, "file:" + uri.removeprefix("file://"), f"file:{path}", f"file://{path}"
+
+
 def spark_parquet_frame(spark: Any, paths: list[Path] | list[str]) -> Any:
     """Parquet files of one layout as one DataFrame; `_metadata` gives each row's file and position."""
     from pyspark.sql import functions as F
 
     frame = spark.read.parquet(*[str(path) for path in paths])
-    # Spark reports file paths as URIs; keep the path the user gave, as DuckDB does.
-    given = {Path(str(p)).resolve().as_uri(): str(p) for p in paths}
+    # Spark reports file paths as URIs (`file:/x`, percent-encoded); keep the path the user gave, as DuckDB does.
+    given = {form: str(p) for p in paths for form in _uri_forms(Path(str(p)).resolve())}
     file_path = F.col("_metadata.file_path")
     source = F.coalesce(*[F.when(file_path == uri, F.lit(path)) for uri, path in given.items()], file_path)
     return frame.select(
