@@ -1,9 +1,11 @@
 """The one place that knows backends: open DuckDB or PySpark, read source files, persist run tables.
 
 Stages never see this module: they take and return Ibis expressions. The runners (`openasm.runs`) use an
-`Engine` to read raw files (with their file row numbers, so quarantine rows can name them), to materialise stage
-outputs, and to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`; a Spark run keeps them as
-Parquet under `<run_dir>/spark-tables/` so a later command can reopen the run folder with any master.
+`Engine` to read raw files (with their file row numbers, so quarantine rows can name them), to materialise
+stage outputs, and to write Parquet/CSV. A DuckDB run keeps its tables in `<run_dir>/openasm.duckdb`, within a
+memory limit (beyond it DuckDB spills to disk, so memory does not grow with the input); a Spark run keeps them as Parquet
+in a warehouse (`<run_dir>/spark-tables/` unless a URI is given: `engine_spark`) so a later command can
+reopen the run with any master. Source reading per backend: `engine_sources`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,17 +26,42 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from openasm.engine_sources import (
+    MALFORMED,
+    ROW_NUMBER,
+    SOURCE_FILE,
+    duckdb_csv_view,
+    duckdb_parquet_view,
+    spark_csv_frame,
+    spark_parquet_frame,
+)
+from openasm.engine_spark import DEFAULT_MASTER, SPARK_TABLES, Warehouse, spark_session, table_uri, warehouse_uri
+from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
+
 BackendName = Literal["duckdb", "pyspark"]
 BACKENDS: tuple[str, ...] = ("duckdb", "pyspark")
-ROW_NUMBER = "_row_number"
-SOURCE_FILE = "_source_file"
-DELIMITED_SUFFIXES = (".csv", ".txt", ".psv")
+DELIMITED_SUFFIXES = (".csv", ".txt", ".psv", ".tsv")
 DUCKDB_FILE = "openasm.duckdb"
-SPARK_TABLES = "spark-tables"
+SCRATCH = "tmp-openasm"
+# DuckDB's own default is 80% of the machine; a fixed budget keeps a run's memory flat as inputs grow
+# (operators spill beyond it). OPENASM_MEMORY_LIMIT or --memory-limit changes it.
+DEFAULT_MEMORY_LIMIT = "2GB"
+__all__ = ["BACKENDS", "Engine", "EngineError", "MALFORMED", "ROW_NUMBER", "SOURCE_FILE", "connect"]
 
 
 class EngineError(RuntimeError):
     """A backend could not be opened or a file could not be read."""
+
+
+@contextmanager
+def _traced(action: str, name: str):
+    """With OPENASM_TRACE set, print how long each table write took (bench/ and profiling; no effect else)."""
+    if not os.environ.get("OPENASM_TRACE"):
+        yield
+        return
+    started = time.perf_counter()
+    yield
+    print(f"[openasm] {action} {name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
 
 
 def is_interruption(err: BaseException) -> bool:
@@ -45,84 +75,58 @@ def is_interruption(err: BaseException) -> bool:
 
 @dataclass
 class Engine:
-    """An open backend plus the run folder its tables live in."""
+    """An open backend plus the run folder its tables live in (and, on Spark, the warehouse URI)."""
 
     backend: str
     con: Any
     run_dir: Path | None
     _spark: Any = field(default=None, repr=False)
+    warehouse: str | None = None
+    _warehouse: Warehouse | None = field(default=None, repr=False)
 
     # ---- reading source files -------------------------------------------------------------
-    def read_source(self, path: Path, delimiter: str | None = None) -> ir.Table:
-        """A raw source file as a table with `_row_number` (1-based data row) and `_source_file`.
+    def read_source(self, path: Path, delimiter: str | None = None, encoding: str = "utf-8") -> ir.Table:
+        """A raw source file as a table with `_row_number` (1-based record number), `_source_file` and
+        `_malformed` (why a record could not be parsed, else null).
 
-        CSV columns arrive as text (types are checked by ingest); Parquet keeps its own types. `delimiter`
-        names the field separator of a delimited text file (e.g. `|` for research-file extracts, which may
-        then end in .txt); without it CSV is comma-separated on Spark and sniffed on DuckDB.
+        Delimited text (.csv; .txt/.psv/.tsv with a delimiter) arrives as text, read with one explicit dialect
+        over the whole file (`engine_csv`); without `delimiter` it is read off the header. Parquet keeps
+        its own types.
         """
+        path = Path(path)
         suffix = path.suffix.lower()
-        if suffix not in (".csv", ".parquet") and not (delimiter and suffix in DELIMITED_SUFFIXES):
+        if suffix != ".parquet" and not (suffix == ".csv" or (delimiter and suffix in DELIMITED_SUFFIXES)):
             raise EngineError(f"{path}: unsupported file type '{suffix}' (use .csv or .parquet)")
-        if suffix != ".parquet":
-            suffix = ".csv"
+        if suffix == ".parquet":
+            return self.read_parquet_parts([path])
+        view = _temp_name(path)
+        try:
+            dialect = CsvDialect(delimiter, encoding)
+            header, delimiter = read_header(path, dialect)
+            if self.backend == "duckdb":
+                duckdb_csv_view(self.con, path, header, delimiter, dialect, view, self._scratch())
+            else:
+                spark_csv_frame(self._spark, path, header, delimiter, dialect, self._scratch()
+                                ).createOrReplaceTempView(view)
+            return self.con.table(view)
+        except (EngineError, CsvFormatError):
+            raise
+        except Exception as err:  # the backend's own errors vary; name the file, never quote its rows
+            raise EngineError(f"{path}: unreadable {suffix[1:]} file ({type(err).__name__})") from err
+
+    def read_parquet_parts(self, paths: list[Path]) -> ir.Table:
+        """Parquet files of one table (same columns) as one raw table, read in one scan (see read_source)."""
+        paths = [Path(p) for p in paths]
+        view = _temp_name(paths[0]) + (f"__{len(paths)}" if len(paths) > 1 else "")
         try:
             if self.backend == "duckdb":
-                return self._read_duckdb(path, suffix, delimiter)
-            return self._read_spark(path, suffix, delimiter)
-        except EngineError:
-            raise
-        except Exception as err:  # the backend's own parse errors vary; name the file
-            raise EngineError(f"{path}: unreadable {suffix[1:]} file: {err}") from err
-
-    def _read_duckdb(self, path: Path, suffix: str, delimiter: str | None = None) -> ir.Table:
-        quoted = str(path).replace("'", "''")
-        if suffix == ".parquet":
-            # file_row_number is the position in the file, independent of scan parallelism.
-            relation = f"read_parquet('{quoted}', file_row_number = true)"
-            row_expr = "file_row_number + 1"
-            drop = "EXCLUDE (file_row_number)"
-        else:
-            relation = (
-                f"read_csv('{quoted}', header = true, all_varchar = true, auto_detect = true, "
-                "strict_mode = true, null_padding = false"
-                + (f", delim = '{delimiter}', quote = '\"'" if delimiter else "") + ")"
-            )
-            # A single-threaded ordered scan numbers CSV rows in file order.
-            row_expr = "row_number() OVER ()"
-            drop = ""
-        name = _temp_name(path)
-        # Parquet stays a view (row numbers come from the file); CSV is numbered once and stored.
-        kind = "VIEW" if suffix == ".parquet" else "TABLE"
-        self.con.raw_sql("SET preserve_insertion_order = true").fetchall()
-        self.con.raw_sql(
-            f"CREATE OR REPLACE TEMP {kind} {name} AS SELECT * {drop}, "
-            f"CAST({row_expr} AS BIGINT) AS {ROW_NUMBER}, '{quoted}' AS {SOURCE_FILE} FROM {relation}"
-        ).fetchall()
-        return self.con.table(name)
-
-    def _read_spark(self, path: Path, suffix: str, delimiter: str | None = None) -> ir.Table:
-        spark = self._spark
-        if suffix == ".parquet":
-            frame = spark.read.parquet(str(path)).selectExpr(
-                "*", f"_metadata.row_index + 1 AS {ROW_NUMBER}"
-            )
-        else:
-            raw = spark.read.option("header", True).option("mode", "FAILFAST").option(
-                "sep", delimiter or ",").csv(str(path))
-            from pyspark.sql.types import LongType, StringType, StructField, StructType
-
-            schema = StructType(
-                [StructField(c, StringType()) for c in raw.columns] + [StructField(ROW_NUMBER, LongType())]
-            )
-            # zipWithIndex numbers rows in file order across partitions (a contiguous 0-based index).
-            numbered = raw.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1] + 1))
-            frame = spark.createDataFrame(numbered, schema)
-        from pyspark.sql import functions as F
-
-        frame = frame.withColumn(SOURCE_FILE, F.lit(str(path)))
-        name = _temp_name(path)
-        frame.createOrReplaceTempView(name)
-        return self.con.table(name)
+                duckdb_parquet_view(self.con, paths, view)
+            else:
+                spark_parquet_frame(self._spark, paths).createOrReplaceTempView(view)
+            return self.con.table(view)
+        except Exception as err:  # name the file(s), never quote their rows
+            names = str(paths[0]) + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
+            raise EngineError(f"{names}: unreadable parquet file ({type(err).__name__})") from err
 
     def read_lines(self, path: Path) -> ir.Table:
         """A text file as one row per non-blank line: `line` (text, without its line ending), `_row_number`
@@ -166,36 +170,58 @@ class Engine:
         frame.createOrReplaceTempView(name)
         return self.con.table(name)
 
-    def source_columns(self, path: Path, delimiter: str | None = None) -> list[str]:
+    def source_columns(self, path: Path, delimiter: str | None = None, encoding: str = "utf-8",
+                       known_columns: list[str] | None = None) -> list[str]:
         """Column names of a source file, read from its header or Parquet schema only."""
+        path = Path(path)
         try:
             if path.suffix.lower() == ".parquet":
                 return list(pq.read_schema(path).names)
-            with path.open("rb") as handle:
-                reader = pacsv.open_csv(
-                    handle, read_options=pacsv.ReadOptions(block_size=1 << 20),
-                    parse_options=pacsv.ParseOptions(delimiter=delimiter or ","),
-                    convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True),
-                )
-                return list(reader.schema.names)
         except Exception as err:
-            raise EngineError(f"{path}: unreadable file: {err}") from err
+            raise EngineError(f"{path}: unreadable parquet file ({type(err).__name__}: not Parquet?)") from err
+        return read_header(path, CsvDialect(delimiter, encoding), known_columns)[0]
+
+    def _scratch(self) -> Path | None:
+        return self.run_dir / SCRATCH if self.run_dir is not None else None
 
     # ---- run tables -------------------------------------------------------------------------
     def save(self, name: str, expr: ir.Table) -> ir.Table:
         """Materialise `expr` as run table `name` and return the stored table."""
+        with _traced("save", name):
+            return self._save(name, expr)
+
+    def _save(self, name: str, expr: ir.Table) -> ir.Table:
         if self.backend == "duckdb":
+            if self._duckdb_kind(name) == "VIEW":
+                self.con.drop_view(name)
             self.con.create_table(name, expr, overwrite=True)
             return self.con.table(name)
-        target = self._spark_table_dir(name)
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        target = self._spark_table_uri(name)
+        staging = target + ".tmp"
+        self._warehouse.delete(staging)
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
         frame = _conform_spark_floats(self.con._session.sql(self.con.compile(expr)), expr.schema())
-        frame.write.parquet(str(tmp))
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        frame.write.parquet(staging)
+        self._warehouse.delete(target)
+        self._warehouse.rename(staging, target)
         return self.table(name)
+
+    def save_view(self, name: str, expr: ir.Table) -> ir.Table:
+        """Run table `name` defined by `expr` over stored run tables: a view on DuckDB (no copy is written;
+        reads filter the stored rows), a materialised table on Spark."""
+        if self.backend != "duckdb":
+            return self.save(name, expr)
+        with _traced("view", name):
+            if self._duckdb_kind(name) == "BASE TABLE":
+                self.con.drop_table(name)
+            self.con.create_view(name, expr, overwrite=True)
+        return self.con.table(name)
+
+    def _duckdb_kind(self, name: str) -> str | None:
+        found = self.con.raw_sql(
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+            parameters=[name]).fetchall()
+        return found[0][0] if found else None
 
     def table(self, name: str) -> ir.Table:
         """A run table saved earlier (in this session or by an earlier command on the run folder)."""
@@ -203,52 +229,69 @@ class Engine:
             if name not in self.con.list_tables():
                 raise EngineError(f"run table '{name}' does not exist in {self.run_dir}")
             return self.con.table(name)
-        path = self._spark_table_dir(name)
-        if not path.exists():
-            raise EngineError(f"run table '{name}' does not exist in {path.parent}")
-        self._spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        uri = self._spark_table_uri(name)
+        if not self._warehouse.exists(uri):
+            raise EngineError(f"run table '{name}' does not exist in {self.warehouse}")
+        self._spark.read.parquet(uri).createOrReplaceTempView(name)
         return self.con.table(name)
 
     def has_table(self, name: str) -> bool:
         if self.backend == "duckdb":
             return name in self.con.list_tables()
-        return self._spark_table_dir(name).exists()
+        return self._warehouse.exists(self._spark_table_uri(name))
 
     def drop(self, name: str) -> None:
         """Remove a run table (intermediate results)."""
         if self.backend == "duckdb":
-            self.con.drop_table(name, force=True)
+            if self._duckdb_kind(name) == "VIEW":
+                self.con.drop_view(name, force=True)
+            else:
+                self.con.drop_table(name, force=True)
         else:
-            shutil.rmtree(self._spark_table_dir(name), ignore_errors=True)
+            self._warehouse.delete(self._spark_table_uri(name))
+
+    def count(self, expr: ir.Table) -> int:
+        """Executed row count of a table expression."""
+        return int(expr.count().to_pyarrow().as_py())
 
     def fetch(self, expr: ir.Table) -> pa.Table:
         """Execute and return Arrow (for small results: summaries, reports, tests)."""
         return expr.to_pyarrow()
 
     def write_parquet(self, expr: ir.Table, path: Path) -> Path:
-        """Write `expr` to one Parquet file."""
+        """Write `expr` to one Parquet file (streamed: memory does not grow with the table)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        if self.backend == "duckdb":
-            self.con.to_parquet(expr, path)
-        else:
-            pq.write_table(expr.to_pyarrow(), path)
+        with _traced("parquet", path.name):
+            if self.backend == "duckdb":
+                self.con.to_parquet(expr, path)
+                return path
+            batches = expr.to_pyarrow_batches()
+            with pq.ParquetWriter(path, batches.schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
         return path
 
     def write_csv(self, expr: ir.Table, path: Path) -> Path:
+        """Write `expr` to one CSV file with a header (streamed)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        pacsv.write_csv(expr.to_pyarrow(), path)
+        with _traced("csv", path.name):
+            batches = expr.to_pyarrow_batches()
+            with pacsv.CSVWriter(path, batches.schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
         return path
 
-    def _spark_table_dir(self, name: str) -> Path:
-        if self.run_dir is None:
-            raise EngineError("a Spark engine needs a run folder to keep tables in")
-        base = self.run_dir / SPARK_TABLES
-        base.mkdir(parents=True, exist_ok=True)
-        return base / name
+    def _spark_table_uri(self, name: str) -> str:
+        if self.warehouse is None or self._warehouse is None:
+            raise EngineError("a Spark engine needs a run folder or a warehouse URI to keep tables in")
+        return table_uri(self.warehouse, name)
 
     def close(self) -> None:
         if self.backend == "duckdb":
             self.con.disconnect()
+        scratch = self._scratch()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _conform_spark_floats(frame: Any, schema: Any) -> Any:
@@ -257,9 +300,9 @@ def _conform_spark_floats(frame: Any, schema: Any) -> Any:
     from pyspark.sql.functions import col
     from pyspark.sql.types import DecimalType
 
-    for field in frame.schema.fields:
-        if isinstance(field.dataType, DecimalType) and field.name in schema and schema[field.name].is_floating():
-            frame = frame.withColumn(field.name, col(field.name).cast("double"))
+    for column in frame.schema.fields:
+        if isinstance(column.dataType, DecimalType) and column.name in schema and schema[column.name].is_floating():
+            frame = frame.withColumn(column.name, col(column.name).cast("double"))
     return frame
 
 
@@ -270,8 +313,10 @@ def _lines_name(path: Path) -> str:
 
 
 def _temp_name(path: Path) -> str:
-    text = f"{path.parent.name}__{path.stem}"
-    return "src__" + "".join(ch if ch.isalnum() else "_" for ch in text).lower()
+    """A view name unique to the full path (parts of two tables may share a file name)."""
+    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:10]
+    stem = "".join(ch if ch.isalnum() else "_" for ch in f"{path.parent.name}__{path.stem}").lower()
+    return f"src__{stem}__{digest}"
 
 
 def connect(
@@ -279,10 +324,14 @@ def connect(
     run_dir: Path | None = None,
     spark_master: str | None = None,
     memory_limit: str | None = None,
+    warehouse: str | None = None,
 ) -> Engine:
     """Open a backend by name: `duckdb` (database file in `run_dir`, in memory without one) or `pyspark`.
 
-    `spark_master` defaults to `local[2]`; any Spark master URL works for users with a cluster.
+    `memory_limit` (DuckDB; default OPENASM_MEMORY_LIMIT, else 2GB) bounds the engine's memory; beyond it
+    DuckDB spills to `<run_dir>/openasm.duckdb.tmp`. `spark_master` defaults to `local[2]`; any Spark master
+    URL works. `warehouse` (Spark) is where run tables live: a URI such as `s3a://bucket/run` or a path;
+    default `<run_dir>/spark-tables`.
     """
     if backend not in BACKENDS:
         raise EngineError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
@@ -292,30 +341,25 @@ def connect(
     if backend == "duckdb":
         database = str(run_dir / DUCKDB_FILE) if run_dir is not None else ":memory:"
         con = ibis.duckdb.connect(database)
-        if memory_limit:
-            con.raw_sql(f"SET memory_limit = '{memory_limit}'").fetchall()
+        limit = memory_limit or os.environ.get("OPENASM_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        try:
+            con.raw_sql(f"SET memory_limit = '{limit}'").fetchall()
+        except Exception as err:
+            raise EngineError(f"memory limit '{limit}': not a size DuckDB understands (e.g. 2GB, 500MB)") from err
+        # CSV records are numbered in file order by an ordered scan.
+        con.raw_sql("SET preserve_insertion_order = true").fetchall()
         return Engine("duckdb", con, run_dir)
-    return _connect_spark(run_dir, spark_master or os.environ.get("OPENASM_SPARK_MASTER", "local[2]"))
+    master = spark_master or os.environ.get("OPENASM_SPARK_MASTER", DEFAULT_MASTER)
+    location = warehouse or os.environ.get("OPENASM_WAREHOUSE") or (
+        (run_dir or Path.cwd()) / SPARK_TABLES)
+    return _connect_spark(run_dir, master, warehouse_uri(location))
 
 
-def _connect_spark(run_dir: Path | None, master: str) -> Engine:
+def _connect_spark(run_dir: Path | None, master: str, warehouse: str) -> Engine:
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401
     except ImportError as err:
         raise EngineError("the pyspark backend needs `pip install openasm[spark]` and a Java runtime") from err
-    warehouse = (run_dir or Path.cwd()) / "spark-warehouse"
-    session = (
-        SparkSession.builder.master(master)
-        .appName("openasm")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        # Validation builds very wide expressions; whole-stage Java code for them exceeds the JVM 64 KB limit.
-        .config("spark.sql.codegen.wholeStage", "false")
-        .config("spark.sql.warehouse.dir", str(warehouse))
-        .config("spark.driver.memory", os.environ.get("OPENASM_SPARK_DRIVER_MEMORY", "2g"))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return Engine("pyspark", ibis.pyspark.connect(session), run_dir, _spark=session)
+    session = spark_session(master, warehouse)
+    return Engine("pyspark", ibis.pyspark.connect(session), run_dir, _spark=session, warehouse=warehouse,
+                  _warehouse=Warehouse(session, warehouse))

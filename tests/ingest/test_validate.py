@@ -135,3 +135,26 @@ def test_reingest_drops_final_action_derived_from_the_old_claims(tmp_path, engin
     assert engine.has_table("claim_line_status")
     ingest_folder(engine, write_case_folder(tmp_path / "input"))
     assert not engine.has_table("claim_line_status") and not engine.has_table("pharmacy_claim_status")
+
+
+def test_key_repeat_quarantines_that_row_only_when_a_record_gives_several_rows(engine_for):
+    """A connector makes several rows from one record (the diagnoses of one EOB share its file and record
+    number): a key repeat among them quarantines the repeat, never its sibling rows."""
+    import ibis
+
+    from openasm.engine import ROW_NUMBER, SOURCE_FILE
+    from openasm.ingest.raw import RawTable
+    from openasm.runs.ingest import ingest_table
+
+    engine = engine_for("duckdb")
+    rows = [("C1", 1, "I50.22", 1), ("C1", 2, "E119", 1), ("C1", 3, "I10", 1),  # record 1: three diagnoses
+            ("C1", 2, "E119", 2), ("C2", 1, "I10", 2)]  # record 2 repeats (C1, 2) and adds C2
+    raw = ibis.memtable({"claim_id": [r[0] for r in rows], "bene_id": ["B1"] * len(rows),
+                         "dx_position": [str(r[1]) for r in rows], "icd10_code": [r[2] for r in rows],
+                         ROW_NUMBER: [r[3] for r in rows], SOURCE_FILE: ["eob.ndjson"] * len(rows)})
+    record, accepted, quarantine = ingest_table(engine, RawTable("claim_diagnosis", [raw], ["eob.ndjson"]), None)
+    assert (record.read, record.accepted, record.quarantined) == (5, 4, 1) and record.reconciles
+    kept = sorted((r["claim_id"], r["dx_position"]) for r in engine.fetch(accepted).to_pylist())
+    assert kept == [("C1", 1), ("C1", 2), ("C1", 3), ("C2", 1)]
+    assert [(r["row_number"], r["reason"]) for r in engine.fetch(quarantine).to_pylist()] == [
+        (2, "duplicate key (claim_id, dx_position) of an earlier row")]

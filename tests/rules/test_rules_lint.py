@@ -204,6 +204,8 @@ EXTRA_PARAMS = {
     "cost.assignment_specialty_groups", "cost.ra_min_episodes_per_feature",
     # Connectors (issue 12): how a practice ZIP is placed in a CBSA (HUD crosswalk ratio).
     "participation.zip_cbsa_method",
+    # Engine operation, not model rules: ingest's outcome check (issue 9).
+    "ingest.max_quarantine_share",
 }
 
 # quality.md §8 parameters (spec name -> dotted file name).

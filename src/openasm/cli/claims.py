@@ -19,6 +19,7 @@ from openasm.cli.common import (
     PyOpt,
     SetOpt,
     console,
+    err_console,
     fail,
     load_rules,
     open_engine,
@@ -82,15 +83,32 @@ def ingest(
     force: ForceOpt = False,
     source_format: Annotated[str, typer.Option(
         "--format", help="auto (recognised from the files), canonical, cclf, bcda, bluebutton or rif")] = "auto",
+    delimiter: Annotated[Optional[str], typer.Option(
+        "--delimiter", help="Field separator of the canonical CSV files: one character or comma, semicolon, tab, "
+        "pipe (default: read off each header)")] = None,
+    encoding: Annotated[str, typer.Option(
+        "--encoding", help="Text encoding of the canonical CSV files, e.g. latin-1, cp1252")] = "utf-8",
+    csv_copies: Annotated[Optional[str], typer.Option(
+        "--csv", help="CSV copies of this run's outputs beside the Parquet: all (default), small (small tables "
+        "only) or none; later commands on the run keep the choice")] = None,
+    py: PyOpt = 2027,
+    set_: SetOpt = None,
 ) -> None:
-    """Read and validate an input folder; every row is accepted or quarantined with a reason."""
+    """Read and validate an input folder; every row is accepted or quarantined with a reason. Ends with an error
+    when a table has more than ingest.max_quarantine_share of its rows quarantined (`--set` to change it)."""
+    from openasm.engine_csv import CsvDialect, CsvFormatError, parse_delimiter_option
     from openasm.ingest.sources import IngestFileError
     from openasm.runs.ingest import IngestInputs, run_ingest
 
+    try:
+        dialect = CsvDialect(parse_delimiter_option(delimiter), encoding)
+    except CsvFormatError as err:
+        fail(str(err))
+    rules = load_rules(py, set_)
     engine = open_engine(backend, out, spark_master)
-    result = run_stage(run_ingest, out, None, IngestInputs(input_dir, source_format), title="ingesting",
-                       backend=backend, spark_master=spark_master, engine=engine, errors=(IngestFileError,),
-                       force=force)
+    inputs = IngestInputs(input_dir, source_format, dialect, csv_copies)
+    result = run_stage(run_ingest, out, rules, inputs, title="ingesting", backend=backend, spark_master=spark_master,
+                       engine=engine, errors=(IngestFileError,), force=force)
     table = Table(title=f"validation summary ({result.input_dir})")
     for col in ("table", "read", "accepted", "quarantined", "reconciles"):
         table.add_column(col, justify="left" if col == "table" else "right")
@@ -108,6 +126,10 @@ def ingest(
                       f"{item['consequence']}")
     if not result.reconciles:
         fail("row accounting does not reconcile")
+    for failure in result.share_failures[1:]:
+        err_console.print(f"[red]error:[/] {failure.message()}")
+    if result.share_failures:
+        fail(f"{result.share_failures[0].message()} (see {out}/outputs/quarantine.csv)")
 
 
 @app.command("ingest-835")

@@ -14,6 +14,7 @@ from pathlib import Path
 from openasm.connectors.base import ConnectorError, SourceTables
 from openasm.connectors.cclf_files import is_cclf_file
 from openasm.engine import Engine
+from openasm.engine_csv import CsvDialect
 from openasm.ingest.raw import REQUIRED_TABLES, read_canonical_files
 from openasm.ingest.sources import IngestFileError, scan_input_folder
 from openasm.schema.canonical import CANONICAL_TABLES
@@ -79,9 +80,10 @@ def detect_format(folder: Path) -> str:
                          f"{', '.join(FORMATS)}")
 
 
-def read_canonical(engine: Engine, folder: Path) -> SourceTables:
+def read_canonical(engine: Engine, folder: Path, dialect: CsvDialect | None = None) -> SourceTables:
     """The canonical tables of `folder` (`<table>.csv|.parquet` or a `<table>/` folder of parts), each file's
-    columns checked against its contract. Raises IngestFileError when a required table is absent."""
+    columns checked against its contract, delimited files read with `dialect`. Raises IngestFileError when a
+    required table is absent."""
     scan = scan_input_folder(folder, CANONICAL_TABLES)
     missing = [t for t in REQUIRED_TABLES if t not in scan.tables]
     if missing:
@@ -90,16 +92,19 @@ def read_canonical(engine: Engine, folder: Path) -> SourceTables:
             f"(expected <table>.csv, <table>.parquet or a <table>/ folder of parts)"
         )
     tables = SourceTables("canonical", not_read=list(scan.ignored))
-    tables.raw = {name: read_canonical_files(engine, name, source.files) for name, source in scan.tables.items()}
+    tables.raw = {name: read_canonical_files(engine, name, source.files, dialect)
+                  for name, source in scan.tables.items()}
     return tables
 
 
-def read_source_tables(engine: Engine, folder: Path, source_format: str = "auto") -> SourceTables:
-    """`folder` read in `source_format` (`auto`: recognised, see the module docstring) as raw canonical tables."""
+def read_source_tables(engine: Engine, folder: Path, source_format: str = "auto",
+                       dialect: CsvDialect | None = None) -> SourceTables:
+    """`folder` read in `source_format` (`auto`: recognised, see the module docstring) as raw canonical tables;
+    `dialect` applies to the canonical tables' delimited files."""
     folder = Path(folder)
     chosen = detect_format(folder) if source_format == "auto" else source_format
     if chosen == "canonical":
-        return read_canonical(engine, folder)
+        return read_canonical(engine, folder, dialect)
     if chosen == "cclf":
         from openasm.connectors.cclf import read_cclf
 

@@ -1,23 +1,29 @@
 """Row checks for canonical tables, as Ibis expressions that run on any backend.
 
 Each check yields (column, failed?, reason). Parsing is lenient on surrounding blanks and strict on content:
-a value that is present but does not parse as the column's type is a failure, never a silent null.
+a value that is present but does not parse as the column's type is a failure, never a silent null. Numbers
+must be finite ("NaN", "inf", "1e309" are not values), integers whole ("1.6" is not a line number), and
+amounts within what float64 holds to the cent. The raw value of an identifier column never reaches the
+quarantine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from openasm.schema.contract import Column, TableContract
-from openasm.schema.formats import NPI_PREFIX_LUHN_CONSTANT, PATTERNS
+from openasm.schema.formats import MAX_EXACT_CENTS_AMOUNT, NPI_PREFIX_LUHN_CONSTANT, PATTERNS
 
 TRUE_WORDS = ("true", "t", "1", "y", "yes")
 FALSE_WORDS = ("false", "f", "0", "n", "no")
+BLANKS = (" ", "\t", "\r", "\n")
 EDGE_BLANKS = "^[ \t\r\n]+|[ \t\r\n]+$"
+INTEGER_TEXT = r"^[+-]?[0-9]+$"
 
 
 @dataclass(frozen=True)
@@ -34,34 +40,67 @@ def raw_text(raw: ir.Table, name: str) -> ir.StringValue:
     """The source value as trimmed text, null when absent or blank."""
     if name not in raw.columns:
         return ibis.null(dt.string)
-    col = raw[name]
-    text = col if col.type().is_string() else col.cast("string")
+    return trimmed(raw[name] if raw[name].type().is_string() else raw[name].cast("string"))
+
+
+def trimmed(text: ir.StringValue) -> ir.StringValue:
+    """Text without surrounding blanks, null when blank. `text` should be a column (it is read 4 times)."""
+    # The regex runs only on values that start or end with a blank: most values need no trimming.
     # Not StringValue.strip(): Ibis renders its '\f' as a Spark literal 'f' and strips letters there.
-    return text.re_replace(EDGE_BLANKS, "").nullif("")
+    edged = text.substr(0, 1).isin(BLANKS) | text.right(1).isin(BLANKS)
+    return ibis.ifelse(edged, text.re_replace(EDGE_BLANKS, ""), text).nullif("")
 
 
-def parse_value(raw: ir.Table, column: Column) -> ir.Value:
-    """The column converted to its contract type; null when absent, blank or unparseable."""
+def finite(number: ir.FloatingValue) -> ir.FloatingValue:
+    """The number, or null when it is NaN or infinite (not a value a claim can carry)."""
+    return ibis.ifelse(number.isnan() | number.isinf(), ibis.null(dt.float64), number)
+
+
+def whole(number: ir.FloatingValue, target: dt.DataType) -> ir.IntegerValue:
+    """The number as `target` when it is finite, whole and in range, else null (no rounding of 1.6 to 2).
+    `number` should be a column: it is referenced several times."""
+    return ibis.ifelse(number.isnan() | number.isinf() | (number != number.floor()), ibis.null(target),
+                       number.try_cast(target))
+
+
+def parse_number(source: ir.Value) -> ir.FloatingValue | None:
+    """Step 1 for numeric columns: the value as float64 (text parsed once), or None for other sources."""
+    if source.type().is_string():
+        return source.try_cast("float64")
+    if source.type().is_numeric():
+        return source.cast("float64")
+    return None
+
+
+def parse_value(source: ir.Value, number: ir.FloatingValue | None, column: Column) -> ir.Value:
+    """Step 2: the column in its contract type; null when blank or unparseable.
+
+    `source` is the trimmed text of a text column or the typed source column; `number` its float64 value
+    from `parse_number` for numeric contract types (columns, so that reusing them costs nothing).
+    """
     target = column.ibis_type
-    if column.name not in raw.columns:
-        return ibis.null(target)
-    source = raw[column.name]
     source_type = source.type()
-    if source_type == target:
-        return raw_text(raw, column.name) if target.is_string() else source
-    if source_type.is_numeric() and target.is_numeric():
-        return source.try_cast(target)
+    if source_type == target and not target.is_floating():
+        return source
+    if target.is_integer() and number is not None:
+        if source_type.is_string():
+            # Plain digits are cast exactly; other notations ("2.0", "1e3") only when the number is whole.
+            return ibis.ifelse(source.re_search(INTEGER_TEXT), source.try_cast(target), whole(number, target))
+        return whole(number, target)
+    if target.is_floating() and number is not None:
+        return finite(number).cast(target)
     if source_type.is_timestamp() and target.is_date():
         return source.cast("date")
-    text = raw_text(raw, column.name)
+    if not source_type.is_string():
+        source = source.cast("string")
     if target.is_string():
-        return text
+        return source
     if target.is_boolean():
-        lowered = text.lower()
+        lowered = source.lower()
         return ibis.cases(
             (lowered.isin(TRUE_WORDS), True), (lowered.isin(FALSE_WORDS), False), else_=ibis.null(dt.boolean)
         )
-    return text.try_cast(target)
+    return source.try_cast(target)
 
 
 def npi_check_digit_matches(npi: ir.StringValue) -> ir.BooleanValue:
@@ -81,24 +120,39 @@ def _reason(text: str) -> ir.StringValue:
     return ibis.literal(text)
 
 
-def column_checks(raw: ir.Table, typed: ir.Table, contract: TableContract) -> list[RowCheck]:
-    """Type, requiredness, shape, enum and amount-sign checks for every contract column."""
+def shown_value(column: Column, text: ir.StringValue) -> ir.StringValue:
+    """What the quarantine may show of a failing value: nothing for identifier columns."""
+    return ibis.null(dt.string) if column.is_identifier else text
+
+
+class CheckInputs(Protocol):
+    """What the checks read of a row, per contract column: its typed value, whether a value was given at
+    all, and its text as given (for the quarantine)."""
+
+    def typed(self, name: str) -> ir.Value: ...
+
+    def present(self, name: str) -> ir.BooleanValue: ...
+
+    def text(self, name: str) -> ir.StringValue: ...
+
+
+def column_checks(row: CheckInputs, contract: TableContract) -> list[RowCheck]:
+    """Type, requiredness, shape, enum, amount-sign and amount-size checks for every contract column."""
     checks: list[RowCheck] = []
-    claim_type = typed["claim_type"] if "claim_type" in typed.columns else None
-    adjustment = (
-        typed["claim_adjustment_type"] if "claim_adjustment_type" in typed.columns else None
-    )
+    names = contract.column_names
+    claim_type = row.typed("claim_type") if "claim_type" in names else None
+    adjustment = row.typed("claim_adjustment_type") if "claim_adjustment_type" in names else None
     for column in contract.columns:
         name = column.name
-        text = raw_text(raw, name)
-        value = typed[name]
+        text = shown_value(column, row.text(name))
+        present = row.present(name)
+        value = row.typed(name)
         type_label = column.dtype
-        checks.append(RowCheck(name, text.notnull() & value.isnull(),
-                               _reason(f"not a valid {type_label}"), text))
+        checks.append(RowCheck(name, present & value.isnull(), _reason(f"not a valid {type_label}"), text))
         if column.required:
-            checks.append(RowCheck(name, text.isnull(), _reason("required value missing"), text))
+            checks.append(RowCheck(name, ~present, _reason("required value missing"), text))
         elif column.required_for_claim_types and claim_type is not None:
-            needed = claim_type.isin(column.required_for_claim_types) & text.isnull()
+            needed = claim_type.isin(column.required_for_claim_types) & ~present
             reason = _reason(f"required on {'/'.join(column.required_for_claim_types)} claims")
             checks.append(RowCheck(name, needed, reason, claim_type))
         if column.allowed is not None:
@@ -110,6 +164,8 @@ def column_checks(raw: ir.Table, typed: ir.Table, contract: TableContract) -> li
                 negative = negative & ~adjustment.fill_null("original").isin(contract.negative_allowed_when)
             reason = "negative amount on an original claim" if contract.negative_allowed_when else "negative amount"
             checks.append(RowCheck(name, negative, _reason(reason), text))
+            checks.append(RowCheck(name, value.abs() > MAX_EXACT_CENTS_AMOUNT,
+                                   _reason("amount too large to hold to the cent (beyond ±2^53 cents)"), text))
         elif column.check is not None:
             pattern = PATTERNS[column.check]
             shape_bad = value.notnull() & ~value.re_search(pattern)
@@ -118,7 +174,8 @@ def column_checks(raw: ir.Table, typed: ir.Table, contract: TableContract) -> li
                 digit_bad = value.notnull() & value.re_search(pattern) & ~npi_check_digit_matches(value)
                 checks.append(RowCheck(name, digit_bad, _reason("NPI check digit is wrong"), text))
     for earlier, later in contract.date_order:
-        out_of_order = typed[earlier].notnull() & typed[later].notnull() & (typed[later] < typed[earlier])
+        first, second = row.typed(earlier), row.typed(later)
+        out_of_order = first.notnull() & second.notnull() & (second < first)
         checks.append(RowCheck(later, out_of_order, _reason(f"{later} is before {earlier}"),
-                               typed[later].cast("string")))
+                               shown_value(contract.column(later), second.cast("string"))))
     return checks

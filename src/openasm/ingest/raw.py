@@ -14,6 +14,7 @@ from pathlib import Path
 import ibis.expr.types as ir
 
 from openasm.engine import Engine
+from openasm.engine_csv import CsvDialect, read_header
 from openasm.ingest.sources import check_file_columns
 from openasm.schema.canonical import CANONICAL_TABLES
 
@@ -36,16 +37,30 @@ class RawTable:
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
-def read_canonical_files(engine: Engine, name: str, files: Iterable[Path]) -> RawTable:
+def read_canonical_files(engine: Engine, name: str, files: Iterable[Path],
+                         dialect: CsvDialect | None = None) -> RawTable:
     """The files of one canonical table, their columns checked against the contract (a missing required
-    column stops ingest), read through the engine."""
+    column stops ingest), read through the engine: delimited files with one explicit `dialect` (default UTF-8,
+    delimiter read off each header), Parquet parts of one layout scanned as one relation."""
     files = list(files)
+    dialect = dialect or CsvDialect()
+    contract = CANONICAL_TABLES[name]
     record = RawTable(name, [], [str(p) for p in files])
+    parquet_layouts: dict[tuple[str, ...], list[Path]] = {}
     for path in files:
-        report = check_file_columns(path, engine.source_columns(path), CANONICAL_TABLES[name])
+        is_parquet = path.suffix.lower() == ".parquet"
+        if is_parquet:
+            columns, delimiter = engine.source_columns(path), None
+        else:
+            columns, delimiter = read_header(path, dialect, contract.column_names)
+        report = check_file_columns(path, columns, contract)
         if report.missing_optional:
             record.missing_optional_columns[str(path)] = list(report.missing_optional)
         if report.unknown:
             record.ignored_columns[str(path)] = list(report.unknown)
-        record.parts.append(engine.read_source(path))
+        if is_parquet:
+            parquet_layouts.setdefault(tuple(columns), []).append(path)
+        else:
+            record.parts.append(engine.read_source(path, delimiter, dialect.encoding))
+    record.parts.extend(engine.read_parquet_parts(paths) for paths in parquet_layouts.values())
     return record

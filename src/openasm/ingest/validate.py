@@ -1,8 +1,10 @@
 """Validate a raw source table against its contract: every row is accepted or quarantined with a reason.
 
 Stage functions here are pure: Ibis tables in, Ibis tables out. `check_rows` adds typed columns and the
-first failure of each row; `accepted_rows` and `quarantined_rows` split that result, so that
-accepted + quarantined = read holds by construction (and is asserted by the ingest runner and the tests).
+first failure of each row (one query over the source: every cast and check is a column); `numbered_rows` tells
+apart the rows a connector made from one source record; `duplicate_rows` finds, by a window over the key, the rows that repeat the key of an earlier row passing every check;
+`accepted_rows` and `quarantined_rows` split the checked rows by both, so that accepted + quarantined = read
+holds by construction (and is asserted by the ingest runner and the tests).
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from openasm.engine import ROW_NUMBER, SOURCE_FILE
-from openasm.ingest.checks import RowCheck, column_checks, parse_value
-from openasm.schema.contract import TableContract
+from openasm.engine_sources import MALFORMED, ROW_NUMBER, SOURCE_FILE
+from openasm.ingest.checks import RowCheck, column_checks, parse_number, parse_value, trimmed
+from openasm.schema.contract import TableContract, is_identifier
 
 FAIL_COLUMN = "_fail_column"
 FAIL_REASON = "_fail_reason"
 FAIL_VALUE = "_fail_value"
 FAIL_COUNT = "_fail_count"
 BENE_KNOWN = "_bene_known"
+RECORD_COLUMN = "(record)"
+TEXT, NUMBER, TYPED, FAILED = "_text__", "_number__", "_typed__", "_failed__"
+ROW_COPY = "_row_copy"
+POSITION = (SOURCE_FILE, ROW_NUMBER, ROW_COPY)
 
 QUARANTINE_SCHEMA = ibis.schema(
     {
@@ -38,91 +44,139 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
     """Typed contract columns plus the first failing check and the failure count of each row.
 
     `known_bene` (one column `bene_id`) makes `bene_id` values outside it a failure ("unknown bene_id").
+    A raw row whose `_malformed` is set (a record the reader could not parse) fails with that reason first.
+    The query is built in steps, each a projection of the one before (trimmed text, numbers, typed values,
+    one boolean per check, then the first failure and the count), so every cast, regex and check runs
+    once per value: a single projection would repeat them (Ibis inlines each step into the next).
     """
-    combined = raw.mutate(**{_typed(c.name): parse_value(raw, c) for c in contract.columns})
-    check_bene = known_bene is not None and "bene_id" in contract.column_names
+    given = [c for c in contract.columns if c.name in raw.columns]
+    texts = {c.name: trimmed(raw[c.name]) for c in given if raw[c.name].type().is_string()}
+    step = _barrier(raw.mutate(**{TEXT + name: text for name, text in texts.items()}), 0)
+    sources = {c.name: step[TEXT + c.name] if c.name in texts else step[c.name] for c in given}
+    numbers = {c.name: parse_number(sources[c.name]) for c in given if c.ibis_type.is_numeric()}
+    step = _barrier(step.mutate(**{NUMBER + n: v for n, v in numbers.items() if v is not None}), 1)
+    sources = {c.name: step[TEXT + c.name] if c.name in texts else step[c.name] for c in given}
+    step = step.mutate(**{TYPED + c.name: parse_value(sources[c.name], step[NUMBER + c.name]
+                                                        if NUMBER + c.name in step.columns else None, c)
+                          for c in given})
+    check_bene = known_bene is not None and "bene_id" in contract.column_names and "bene_id" in raw.columns
     if check_bene:
         known = known_bene.select(_known_bene_id=known_bene["bene_id"]).distinct()
         known = known.mutate(**{BENE_KNOWN: ibis.literal(True)})
-        combined = combined.left_join(
-            known, combined[_typed("bene_id")] == known["_known_bene_id"]
-        ).drop("_known_bene_id")
-    checks = column_checks(combined, _TypedAccessor(combined), contract)
+        step = step.left_join(known, step[TYPED + "bene_id"] == known["_known_bene_id"]).drop("_known_bene_id")
+    step = _barrier(step, 2)
+    row = _Row(step, contract, set(texts))
+    checks = column_checks(row, contract)
+    if MALFORMED in raw.columns:
+        checks.insert(0, RowCheck(RECORD_COLUMN, step[MALFORMED].notnull(), step[MALFORMED], ibis.null(dt.string)))
     if check_bene:
-        bene_id = combined[_typed("bene_id")]
-        unknown = bene_id.notnull() & combined[BENE_KNOWN].isnull()
-        checks.append(RowCheck("bene_id", unknown, ibis.literal("unknown bene_id (not in beneficiary)"), bene_id))
-    flagged = combined.mutate(
+        unknown = step[TYPED + "bene_id"].notnull() & step[BENE_KNOWN].isnull()
+        checks.append(RowCheck("bene_id", unknown, ibis.literal("unknown bene_id (not in beneficiary)"),
+                               ibis.null(dt.string)))
+    step = _barrier(step.mutate(**{f"{FAILED}{i}": c.failed.fill_null(False) for i, c in enumerate(checks)}), 3)
+    flags = [step[f"{FAILED}{i}"] for i in range(len(checks))]
+    count = sum((flag.cast("int64") for flag in flags), ibis.literal(0, "int64"))
+    flagged = step.mutate(
         **{
-            FAIL_COLUMN: _first(checks, lambda c: ibis.literal(c.column)),
-            FAIL_REASON: _first(checks, lambda c: c.reason),
-            FAIL_VALUE: _first(checks, lambda c: c.raw_value.cast("string")),
-            FAIL_COUNT: sum((c.failed.fill_null(False).cast("int64") for c in checks), ibis.literal(0, "int64")),
+            FAIL_COLUMN: _first(count, flags, [ibis.literal(c.column) for c in checks]),
+            FAIL_REASON: _first(count, flags, [c.reason for c in checks]),
+            FAIL_VALUE: _first(count, flags, [c.raw_value.cast("string") for c in checks]),
+            FAIL_COUNT: count,
         }
     )
     return flagged.select(
         flagged[ROW_NUMBER].cast("int64").name(ROW_NUMBER),
         flagged[SOURCE_FILE].cast("string").name(SOURCE_FILE),
-        *[flagged[_typed(c.name)].cast(c.ibis_type).name(c.name) for c in contract.columns],
+        *[(flagged[TYPED + c.name] if c.name in raw.columns else ibis.null(c.ibis_type)).cast(c.ibis_type)
+          .name(c.name) for c in contract.columns],
         FAIL_COLUMN, FAIL_REASON, FAIL_VALUE, FAIL_COUNT,
     )
 
 
-def _typed(name: str) -> str:
-    return f"_typed__{name}"
+def _barrier(table: ir.Table, level: int) -> ir.Table:
+    """End a step: a nondeterministic column stops Ibis from inlining this projection into the next (the
+    engines drop the unused column; the projection stays)."""
+    return table.mutate(**{f"_step_{level}": ibis.random()})
 
 
-class _TypedAccessor:
-    """Lets the checks address typed columns by their contract name."""
+class _Row:
+    """The checks' view of a checked row (`checks.CheckInputs`)."""
 
-    def __init__(self, table: ir.Table) -> None:
-        self._table = table
-        self.columns = [
-            name.removeprefix("_typed__") for name in table.columns if name.startswith("_typed__")
-        ]
+    def __init__(self, step: ir.Table, contract: TableContract, text_columns: set[str]) -> None:
+        self._step, self._texts = step, text_columns
+        self._types = {c.name: c.ibis_type for c in contract.columns}
 
-    def __getitem__(self, name: str) -> ir.Value:
-        return self._table[_typed(name)]
+    def typed(self, name: str) -> ir.Value:
+        column = TYPED + name
+        return self._step[column] if column in self._step.columns else ibis.null(self._types[name])
 
+    def present(self, name: str) -> ir.BooleanValue:
+        if name in self._texts:
+            return self._step[TEXT + name].notnull()
+        return self._step[name].notnull() if name in self._step.columns else ibis.literal(False)
 
-def _first(checks: list[RowCheck], pick) -> ir.StringValue:
-    """Value of the first failing check (checks are ordered as the contract's columns)."""
-    return ibis.cases(*[(c.failed.fill_null(False), pick(c)) for c in checks], else_=ibis.null(dt.string))
-
-
-def flag_duplicate_keys(*, checked: ir.Table, contract: TableContract) -> ir.Table:
-    """Among rows passing every check, keep the first of each key (by file, row); fail the repeats."""
-    flagged = checked
-    key_cols = [flagged[k] for k in contract.key]
-    window = ibis.window(group_by=[*key_cols, flagged[FAIL_COUNT] == 0],
-                         order_by=[flagged[SOURCE_FILE], flagged[ROW_NUMBER]])
-    occurrence = ibis.row_number().over(window)
-    flagged = flagged.mutate(_occurrence=occurrence)
-    is_dup = (flagged[FAIL_COUNT] == 0) & (flagged["_occurrence"] > 0)
-    key_text = ibis.literal("|").join([flagged[k].cast("string").fill_null("") for k in contract.key])
-    return flagged.mutate(
-        **{
-            FAIL_COLUMN: ibis.ifelse(is_dup, ibis.literal(",".join(contract.key)), flagged[FAIL_COLUMN]),
-            FAIL_REASON: ibis.ifelse(
-                is_dup, ibis.literal(f"duplicate key ({', '.join(contract.key)}) of an earlier row"),
-                flagged[FAIL_REASON],
-            ),
-            FAIL_VALUE: ibis.ifelse(is_dup, key_text, flagged[FAIL_VALUE]),
-            FAIL_COUNT: ibis.ifelse(is_dup, ibis.literal(1, "int64"), flagged[FAIL_COUNT]),
-        }
-    ).drop("_occurrence")
+    def text(self, name: str) -> ir.StringValue:
+        if name in self._texts:
+            return self._step[TEXT + name]
+        return self._step[name].cast("string") if name in self._step.columns else ibis.null(dt.string)
 
 
-def accepted_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
-    """Rows with no failure, in the contract's columns and types."""
+def _first(count: ir.IntegerValue, flags: list[ir.BooleanValue], values: list[ir.Value]) -> ir.StringValue:
+    """Value of the first failing check (checks are ordered as the contract's columns); the search runs only
+    on rows with a failure."""
+    return ibis.ifelse(count > 0, ibis.cases(*zip(flags, values), else_=ibis.null(dt.string)),
+                       ibis.null(dt.string))
+
+
+def numbered_rows(checked: ir.Table, contract: TableContract) -> ir.Table:
+    """The checked rows with `_row_copy`, so that (`_source_file`, `_row_number`, `_row_copy`) names one row: a
+    connector makes several rows from one source record (the lines and diagnoses of one EOB share its file and
+    record number), and a key repeat must quarantine that row only, not every row of its record. Store the
+    result before `duplicate_rows`: the numbering of rows equal in position and key is then fixed."""
+    window = ibis.window(group_by=[checked[SOURCE_FILE], checked[ROW_NUMBER]],
+                         order_by=[checked[k] for k in contract.key])
+    return checked.mutate(**{ROW_COPY: ibis.row_number().over(window)})
+
+
+def duplicate_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
+    """The position (`POSITION`, see `numbered_rows`) of each row that passes every check but repeats the key of
+    an earlier passing row (by file, then record): a window over the key, on the key and position columns only."""
+    passing = checked.filter(checked[FAIL_COUNT] == 0).select(*contract.key, *POSITION)
+    window = ibis.window(group_by=[passing[k] for k in contract.key], order_by=[passing[c] for c in POSITION])
+    ranked = passing.mutate(_occurrence=ibis.row_number().over(window))
+    return ranked.filter(ranked._occurrence > 0).select(*POSITION)
+
+
+def _same_row(table: ir.Table, duplicates: ir.Table) -> list[ir.BooleanValue]:
+    return [table[c] == duplicates[c] for c in POSITION]
+
+
+def accepted_rows(*, checked: ir.Table, duplicates: ir.Table | None, contract: TableContract) -> ir.Table:
+    """Rows with no failure and a key not seen before, in the contract's columns and types. `duplicates` None:
+    known to be empty (the rows then keep their stored order)."""
     ok = checked.filter(checked[FAIL_COUNT] == 0)
+    if duplicates is not None:
+        ok = ok.anti_join(duplicates, _same_row(ok, duplicates))
     return ok.select(**{c.name: ok[c.name] for c in contract.columns})
 
 
-def quarantined_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
+def quarantined_rows(*, checked: ir.Table, duplicates: ir.Table, contract: TableContract) -> ir.Table:
     """One row per rejected input row: table, file, row number, first failing column and reason."""
+    passing = checked.filter(checked[FAIL_COUNT] == 0)
+    repeats = passing.semi_join(duplicates, _same_row(passing, duplicates))
+    key_shown = ibis.null(dt.string) if any(is_identifier(k) for k in contract.key) else ibis.literal("|").join(
+        [repeats[k].cast("string").fill_null("") for k in contract.key])
+    repeated = repeats.select(
+        table_name=ibis.literal(contract.name),
+        source_file=repeats[SOURCE_FILE].cast("string"),
+        row_number=repeats[ROW_NUMBER].cast("int64"),
+        column_name=ibis.literal(",".join(contract.key)),
+        reason=ibis.literal(f"duplicate key ({', '.join(contract.key)}) of an earlier row"),
+        raw_value=key_shown,
+        failure_count=ibis.literal(1, "int64"),
+    )
     bad = checked.filter(checked[FAIL_COUNT] > 0)
-    return bad.select(
+    failing = bad.select(
         table_name=ibis.literal(contract.name),
         source_file=bad[SOURCE_FILE].cast("string"),
         row_number=bad[ROW_NUMBER].cast("int64"),
@@ -131,3 +185,4 @@ def quarantined_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
         raw_value=bad[FAIL_VALUE],
         failure_count=bad[FAIL_COUNT].cast("int64"),
     )
+    return failing.union(repeated)

@@ -29,18 +29,23 @@ class StaleRunError(ValueError):
 
 @contextmanager
 def _recording_saves(engine: Engine, saved: set[str]) -> Iterator[None]:
-    """Note the name of every run table the stage materialises (the stage's own tables, for lineage)."""
-    original = engine.save
+    """Note the name of every run table the stage materialises or defines as a view (the stage's own tables,
+    for lineage)."""
+    originals = {method: getattr(engine, method) for method in ("save", "save_view")}
 
-    def save(name: str, expr: Any) -> Any:
-        saved.add(name)
-        return original(name, expr)
+    def recorded(method: str) -> Any:
+        def store(name: str, expr: Any) -> Any:
+            saved.add(name)
+            return originals[method](name, expr)
+        return store
 
-    engine.save = save  # type: ignore[method-assign]
+    for method in originals:
+        setattr(engine, method, recorded(method))
     try:
         yield
     finally:
-        del engine.save
+        for method in originals:
+            delattr(engine, method)
 
 
 @contextmanager
@@ -69,7 +74,10 @@ def execute_stage(runner: Runner[ResultT], engine: Engine, rules: RulesForYear |
     StaleRunError when an ingest would leave later results stale and `force` is not given."""
     stage = stage_name(runner)
     run_dir = Path(run_dir)
-    stages: dict[str, Any] = read_manifest_if_any(run_dir).get("stages", {})
+    manifest = read_manifest_if_any(run_dir)
+    stages: dict[str, Any] = manifest.get("stages", {})
+    # CSV copies of outputs: chosen by the stage that starts a run (ingest `--csv`), kept for the later stages.
+    csv_copies = getattr(inputs, "csv_copies", None) or manifest.get("csv_copies", "all")
     years = _years(rules)
     year = years[0] if len(years) == 1 else None
     reason = missing_upstream(stage, year, stages)
@@ -86,7 +94,8 @@ def execute_stage(runner: Runner[ResultT], engine: Engine, rules: RulesForYear |
     shutil.rmtree(staging, ignore_errors=True)
     saved: set[str] = set()
     try:
-        with _recording_saves(engine, saved), staged_outputs(staging, year if stage in YEAR_STAGES else None), \
+        with _recording_saves(engine, saved), staged_outputs(
+                staging, year if stage in YEAR_STAGES else None, csv_copies), \
                 _transaction(engine):
             result = runner(engine, rules, run_dir, inputs, step)
             kept = {t for s, entry in stages.items() if s not in stale and s != stage for t in entry.get("tables", [])}
@@ -100,6 +109,9 @@ def execute_stage(runner: Runner[ResultT], engine: Engine, rules: RulesForYear |
     for name in {o for s in stale for o in stages[s].get("outputs", [])} - set(result.outputs):
         for suffix in (".parquet", ".csv"):
             (outputs / f"{name}{suffix}").unlink(missing_ok=True)
+    for name in result.outputs:  # a CSV copy not written this time would be stale
+        if not (staging / f"{name}.csv").exists():
+            (outputs / f"{name}.csv").unlink(missing_ok=True)
     for staged in sorted(staging.glob("*")):
         staged.replace(outputs / staged.name)
     shutil.rmtree(staging, ignore_errors=True)
@@ -107,6 +119,7 @@ def execute_stage(runner: Runner[ResultT], engine: Engine, rules: RulesForYear |
         result.notes.append(f"removed the results of {', '.join(stale)}: they rested on the earlier "
                             f"{stage.replace('_', ' ')}; run them again")
     entries = result.manifest_entries()
+    entries["csv_copies"] = csv_copies
     previous = stages.get(stage, {})
     kept_years = previous.get("performance_years", []) if stage in YEAR_STAGES else []
     entries["stages"] = {**{s: e for s, e in stages.items() if s not in stale and s != stage}, stage: {

@@ -16,12 +16,15 @@ import ibis.expr.types as ir
 
 from openasm.connectors.formats import read_source_tables
 from openasm.engine import Engine
+from openasm.engine_csv import CsvDialect
 from openasm.ingest.raw import INGEST_ORDER, RawTable
 from openasm.ingest.validate import (
+    POSITION,
     QUARANTINE_SCHEMA,
     accepted_rows,
     check_rows,
-    flag_duplicate_keys,
+    duplicate_rows,
+    numbered_rows,
     quarantined_rows,
 )
 from openasm.rules import RulesForYear
@@ -33,10 +36,14 @@ from openasm.schema.canonical import CANONICAL_TABLES
 @dataclass(frozen=True)
 class IngestInputs:
     """The input folder and its format: `canonical` (CSV or Parquet, one file or a folder of parts per table),
-    `cclf`, `bcda`, `bluebutton`, `rif`, or `auto` (recognised from the files)."""
+    `cclf`, `bcda`, `bluebutton`, `rif`, or `auto` (recognised from the files). `dialect`: how delimited
+    canonical files are read (default UTF-8, delimiter read off each header). `csv_copies`: CSV copies of this
+    run's outputs, `runs.stage.CSV_MODES` (None: as the run folder had it, else all)."""
 
     input_dir: Path
     source_format: str = "canonical"
+    dialect: CsvDialect = field(default_factory=CsvDialect)
+    csv_copies: str | None = None
 
 
 @dataclass
@@ -67,6 +74,8 @@ class IngestResult(StageResult):
     source_format: str = "canonical"
     source_records: list[dict[str, Any]] = field(default_factory=list)
     limitations: list[dict[str, Any]] = field(default_factory=list)
+    # Tables quarantined beyond ingest.max_quarantine_share (set when the runner has rules).
+    share_failures: list[QuarantineShareFailure] = field(default_factory=list)
 
     @property
     def reconciles(self) -> bool:
@@ -76,6 +85,7 @@ class IngestResult(StageResult):
         return {"ingest": {"input_dir": self.input_dir, "reconciles": self.reconciles,
                            "ignored_entries": self.ignored_entries, "source_format": self.source_format,
                            "source_records": self.source_records, "limitations": self.limitations,
+                           "quarantine_share_failures": [f.message() for f in self.share_failures],
                            "tables": {name: asdict(t) for name, t in self.tables.items()}}}
 
 
@@ -88,31 +98,37 @@ def _empty_quarantine() -> ir.Table:
     return ibis.memtable(QUARANTINE_SCHEMA.to_pyarrow().empty_table())
 
 
-def _ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) -> tuple[
+def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) -> tuple[
         TableIngest, ir.Table, ir.Table]:
-    """Check every raw row of one canonical table; store accepted rows as run table `name`, and the quarantine
-    (failed checks, key repeats and the rows the source's reader rejected)."""
+    """Check every raw row of one canonical table in one query written once (`ingest__<name>_row`: each row
+    typed and checked), find key repeats by a window over the key columns, and split off the quarantine (failed
+    checks, key repeats and the rows the source's reader rejected) and the accepted rows (run table `name`; on
+    DuckDB a view over the checked rows when no key repeats, so they are not copied again)."""
     name = source.table
     contract = CANONICAL_TABLES[name]
     record = TableIngest(name, list(source.files), 0, 0, 0, dict(source.missing_optional_columns),
                          dict(source.ignored_columns))
-    checked_parts = []
-    for part in source.parts:
-        record.read += count_rows(part)
-        checked_parts.append(check_rows(raw=part, contract=contract, known_bene=known_bene))
     rejected = None
     if source.rejected is not None:
         rejected = engine.save(f"ingest__int_{name}_rejected", source.rejected.select(*QUARANTINE_SCHEMA.names))
         record.read += count_rows(rejected)
     quarantine_name = f"ingest__int_{name}_quarantine"
-    if checked_parts:
+    if source.parts:
+        checked_parts = [check_rows(raw=part, contract=contract, known_bene=known_bene) for part in source.parts]
         checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
-        checked = engine.save(f"ingest__int_{name}_checked", flag_duplicate_keys(checked=checked, contract=contract))
-        accepted = engine.save(name, accepted_rows(checked=checked, contract=contract))
-        quarantined = quarantined_rows(checked=checked, contract=contract)
+        # Stored in file and record order: the bene_id join leaves rows in an order that differs run to run, and
+        # later float sums (cost regressions) depend on the order in which they read the accepted rows.
+        checked = engine.save(f"ingest__{name}_row", numbered_rows(checked, contract).order_by([*POSITION]))
+        duplicates = engine.save(f"ingest__{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
+        quarantined = quarantined_rows(checked=checked, duplicates=duplicates, contract=contract)
         quarantine = engine.save(quarantine_name, quarantined if rejected is None
                                  else quarantined.union(rejected.cast(quarantined.schema())))
-        engine.drop(f"ingest__int_{name}_checked")
+        # No key repeats (the usual case): a view filtering the stored rows in their stored order; else the
+        # accepted rows are stored (an anti-join's output order is not stable, and later sums depend on it).
+        repeats = count_rows(duplicates) > 0
+        accepted = (engine.save if repeats else engine.save_view)(name, accepted_rows(
+            checked=checked, duplicates=duplicates if repeats else None, contract=contract))
+        record.read += count_rows(checked)
     else:
         accepted = engine.save(name, _empty_table(name))
         quarantine = engine.save(quarantine_name, rejected if rejected is not None else _empty_quarantine())
@@ -132,7 +148,7 @@ def run_ingest(engine: Engine, rules: RulesForYear | None, run_dir: Path, inputs
     a source format's files cannot be read at all (or the format cannot be recognised).
     """
     input_dir = Path(inputs.input_dir)
-    source = read_source_tables(engine, input_dir, inputs.source_format)
+    source = read_source_tables(engine, input_dir, inputs.source_format, inputs.dialect)
     result = IngestResult(input_dir=str(input_dir), ignored_entries=list(source.not_read),
                           source_format=source.source_format, source_records=source.source_records,
                           limitations=[limitation.as_dict() for limitation in source.limitations])
@@ -140,6 +156,8 @@ def run_ingest(engine: Engine, rules: RulesForYear | None, run_dir: Path, inputs
         ingest_raw_tables(engine, source.prepared(engine), result, step, source.extra_quarantine)
     finally:
         source.drop_staged(engine)
+    if rules is not None:
+        result.share_failures = quarantine_share_failures(engine, result, rules.value("ingest.max_quarantine_share"))
     publish_ingest(engine, run_dir, result)
     return result
 
@@ -163,7 +181,7 @@ def ingest_raw_tables(engine: Engine, raw: dict[str, RawTable], result: IngestRe
             engine.save(name, _empty_table(name))
             result.tables[name] = TableIngest(name, [], 0, 0, 0, provided=False)
             continue
-        record, accepted, quarantine = _ingest_table(engine, source, known_bene)
+        record, accepted, quarantine = ingest_table(engine, source, known_bene)
         quarantine_parts.append(quarantine)
         if name == "beneficiary":
             known_bene = accepted.select("bene_id")
@@ -181,6 +199,41 @@ def ingest_raw_tables(engine: Engine, raw: dict[str, RawTable], result: IngestRe
             if engine.has_table(f"ingest__int_{name}_{suffix}"):
                 engine.drop(f"ingest__int_{name}_{suffix}")
     return result
+
+
+@dataclass(frozen=True)
+class QuarantineShareFailure:
+    """A table whose quarantined share of rows exceeds `ingest.max_quarantine_share`, with its top reasons
+    (column, reason, rows): no row values, so it can be printed and logged."""
+
+    table: str
+    read: int
+    quarantined: int
+    share: float
+    max_share: float
+    top_reasons: list[tuple[str, str, int]]
+
+    def message(self) -> str:
+        reasons = "; ".join(f"{column}: {reason} ({rows:,} rows)" for column, reason, rows in self.top_reasons)
+        return (f"{self.table}: {self.quarantined:,} of {self.read:,} rows quarantined ({self.share:.0%}, more "
+                f"than ingest.max_quarantine_share {self.max_share:.0%}); top reasons: {reasons}")
+
+
+def quarantine_share_failures(engine: Engine, result: IngestResult, max_share: float,
+                              top: int = 3) -> list[QuarantineShareFailure]:
+    """Tables with more than `max_share` of their rows quarantined (ingest outcome check, issue 9): a table
+    quarantined whole or mostly is a mis-specified input (date format, delimiter, layout), not dirty data."""
+    failing = [t for t in result.tables.values() if t.read and t.quarantined / t.read > max_share]
+    if not failing:
+        return []
+    quarantine = engine.table("quarantine")
+    quarantine = quarantine.filter(quarantine.table_name.isin([t.table for t in failing]))
+    counts = engine.fetch(quarantine.group_by("table_name", "column_name", "reason").agg(rows=quarantine.count()))
+    by_table: dict[str, list[tuple[str, str, int]]] = {}
+    for row in sorted(counts.to_pylist(), key=lambda r: (-r["rows"], r["column_name"] or "", r["reason"])):
+        by_table.setdefault(row["table_name"], []).append((row["column_name"], row["reason"], row["rows"]))
+    return [QuarantineShareFailure(t.table, t.read, t.quarantined, t.quarantined / t.read, max_share,
+                                   by_table.get(t.table, [])[:top]) for t in failing]
 
 
 def publish_ingest(engine: Engine, run_dir: Path, result: IngestResult) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from openasm.connectors.x12_835 import read_835, remittance_table
 from openasm.engine import Engine
-from openasm.ingest.validate import accepted_rows, check_rows, flag_duplicate_keys, quarantined_rows
+from openasm.ingest.validate import accepted_rows, check_rows, duplicate_rows, numbered_rows, quarantined_rows
 from openasm.payment.remittance_base import compute_remittance_part_b_base
 from openasm.rules import RulesForYear
 from openasm.runs.stage import StageResult, Step, count_rows, no_step, publish
@@ -55,20 +55,21 @@ def run_ingest_835(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: R
     say(f"reading {len(files)} file(s)")
     remittances = read_835(files)
     raw = engine.save("remittance__int_raw", remittance_table(remittances))
-    checked = engine.save("remittance__int_checked", flag_duplicate_keys(
-        checked=check_rows(raw=raw, contract=REMITTANCE_LINE), contract=REMITTANCE_LINE))
+    checked = engine.save("remittance__int_checked",
+                          numbered_rows(check_rows(raw=raw, contract=REMITTANCE_LINE), REMITTANCE_LINE))
+    duplicates = engine.save("remittance__int_duplicate", duplicate_rows(checked=checked, contract=REMITTANCE_LINE))
     result = RemittanceResult(files=remittances.files, read=count_rows(raw),
                               structure_errors=remittances.structure_errors)
     say("checking service lines")
     accepted = publish(engine, run_dir, result, "remittance_line",
-                       accepted_rows(checked=checked, contract=REMITTANCE_LINE))
+                       accepted_rows(checked=checked, duplicates=duplicates, contract=REMITTANCE_LINE))
     quarantine = publish(engine, run_dir, result, "remittance_quarantine",
-                         quarantined_rows(checked=checked, contract=REMITTANCE_LINE))
+                         quarantined_rows(checked=checked, duplicates=duplicates, contract=REMITTANCE_LINE))
     result.accepted, result.quarantined = count_rows(accepted), count_rows(quarantine)
     say("Part B base")
     publish(engine, run_dir, result, REMITTANCE_BASE,
             compute_remittance_part_b_base(remittance_line=accepted, rules=rules))
-    for name in ("remittance__int_raw", "remittance__int_checked"):
+    for name in ("remittance__int_raw", "remittance__int_checked", "remittance__int_duplicate"):
         engine.drop(name)
     if not result.reconciles:
         raise RuntimeError(f"835 accounting broken: read {result.read} != accepted {result.accepted} + "

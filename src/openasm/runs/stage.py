@@ -19,6 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from openasm import __version__
 from openasm.engine import Engine
@@ -60,20 +62,30 @@ def count_rows(expr: ir.Table) -> int:
     return int(expr.count().to_pyarrow().as_py())
 
 
+# CSV copies of published tables beside the Parquet (always written): every table, only tables of at most
+# SMALL_CSV_ROWS rows (a CSV of millions of rows is slow to write and to open), or none. Chosen at ingest.
+CSV_MODES = ("all", "small", "none")
+SMALL_CSV_ROWS = 100_000
+
 _STAGING: ContextVar[Path | None] = ContextVar("openasm_output_staging", default=None)
 _YEAR: ContextVar[int | None] = ContextVar("openasm_publish_year", default=None)
+_CSV: ContextVar[str] = ContextVar("openasm_csv_copies", default="all")
 
 
 @contextmanager
-def staged_outputs(folder: Path, year: int | None = None) -> Iterator[None]:
-    """Within the block, `write_output` writes into `folder` (moved into `outputs/` when the stage commits), and
-    with `year`, `publish` keeps the published tables' rows of other performance years."""
-    tokens = _STAGING.set(folder), _YEAR.set(year)
+def staged_outputs(folder: Path, year: int | None = None, csv_copies: str = "all") -> Iterator[None]:
+    """Within the block, `write_output` writes into `folder` (moved into `outputs/` when the stage commits), with
+    CSV copies per `csv_copies` (one of CSV_MODES), and with `year`, `publish` keeps the published tables' rows
+    of other performance years."""
+    if csv_copies not in CSV_MODES:
+        raise ValueError(f"--csv {csv_copies!r}: choose one of {', '.join(CSV_MODES)}")
+    tokens = _STAGING.set(folder), _YEAR.set(year), _CSV.set(csv_copies)
     try:
         yield
     finally:
         _STAGING.reset(tokens[0])
         _YEAR.reset(tokens[1])
+        _CSV.reset(tokens[2])
 
 
 def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -88,14 +100,27 @@ def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def write_output(engine: Engine, expr: ir.Table, run_dir: Path, name: str) -> Path:
-    """Publish a table as `outputs/<name>.parquet` and `.csv`, rows sorted on every column (so identical inputs
-    give identical files), each file replaced atomically. Returns the Parquet path in `outputs/`."""
+    """Publish a table as `outputs/<name>.parquet` and, per the run's CSV mode (`staged_outputs`), `.csv`; rows
+    sorted on every column (so identical inputs give identical files), each file replaced atomically. The CSV
+    is copied from the written Parquet file, so the table is queried and sorted once. Returns the Parquet path
+    in `outputs/`."""
     parquet = output_path(run_dir, name)
     folder = _STAGING.get() or parquet.parent
-    ordered = expr.order_by(list(expr.columns))
-    _replace_atomically(folder / parquet.name, lambda path: engine.write_parquet(ordered, path))
-    _replace_atomically(folder / f"{name}.csv", lambda path: engine.write_csv(ordered, path))
+    written = folder / parquet.name
+    _replace_atomically(written, lambda path: engine.write_parquet(expr.order_by(list(expr.columns)), path))
+    mode = _CSV.get()
+    if mode == "all" or (mode == "small" and pq.ParquetFile(written).metadata.num_rows <= SMALL_CSV_ROWS):
+        _replace_atomically(folder / f"{name}.csv", lambda path: parquet_to_csv(written, path))
     return parquet
+
+
+def parquet_to_csv(parquet: Path, csv: Path) -> Path:
+    """A CSV copy of a Parquet file, streamed batch by batch in file order (memory does not grow with it)."""
+    source = pq.ParquetFile(parquet)
+    with pacsv.CSVWriter(csv, source.schema_arrow) as writer:
+        for batch in source.iter_batches():
+            writer.write_batch(batch)
+    return csv
 
 
 def _with_other_years(engine: Engine, name: str, expr: ir.Table, year: int) -> ir.Table:

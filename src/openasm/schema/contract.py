@@ -19,6 +19,16 @@ Check = Literal[
 ]
 
 
+IDENTIFIER_SUFFIXES = ("_id", "_npi", "_tin")
+IDENTIFIER_NAMES = ("npi", "tin")
+
+
+def is_identifier(name: str) -> bool:
+    """Identifier columns (ids end `_id`/`_npi`/`_tin`, ARCHITECTURE.md §2): their values never reach
+    errors, logs or the quarantine's raw_value, only their row numbers and column names."""
+    return name in IDENTIFIER_NAMES or name.endswith(IDENTIFIER_SUFFIXES)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a canonical table."""
@@ -35,6 +45,10 @@ class Column:
     @property
     def ibis_type(self) -> dt.DataType:
         return dt.dtype(self.dtype)
+
+    @property
+    def is_identifier(self) -> bool:
+        return is_identifier(self.name)
 
 
 @dataclass(frozen=True)

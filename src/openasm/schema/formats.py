@@ -27,6 +27,10 @@ STATE_FIPS_PATTERN = r"^[0-9]{2}$"
 # contribute a constant 24 to the sum (CMS, "Requirements for the NPI check digit").
 NPI_PREFIX_LUHN_CONSTANT = 24
 
+# Largest dollar amount float64 holds to the cent (2**53 cents): beyond it sums lose cents, and a handful of
+# such values overflow a total to infinity.
+MAX_EXACT_CENTS_AMOUNT = 2**53 / 100
+
 PATTERNS: dict[str, str] = {
     "icd10cm": ICD10CM_PATTERN,
     "hcpcs": HCPCS_PATTERN,
