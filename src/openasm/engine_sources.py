@@ -50,6 +50,11 @@ def sql_text(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_identifier(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def column_names(header: list[str]) -> list[str]:
     """Header names usable as columns: blank names get a positional placeholder."""
     return [name if name else f"_column_{position}" for position, name in enumerate(header, start=1)]

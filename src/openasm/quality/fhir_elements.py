@@ -56,6 +56,8 @@ class Elements:
     def node(self, path: str, base: Any = None) -> Any:
         """The JSON value at a dotted path (None when absent; a non-object on the way is recorded)."""
         node: Any = self.resource if base is None else base
+        if "." not in path and isinstance(node, dict):  # the common case, without the walk's bookkeeping
+            return node.get(path)
         walked = []
         for part in path.split("."):
             if node is None:

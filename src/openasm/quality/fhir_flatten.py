@@ -90,8 +90,9 @@ class ClinicalRows:
         self.medication_refs: list[tuple[str, str, str, int]] = []
 
     def add(self, table: str, **values: Any) -> None:
+        get = values.get
         for name, column in self.columns[table].items():
-            column.append(values.get(name))
+            column.append(get(name))
 
     def count(self, table: str) -> int:
         return len(next(iter(self.columns[table].values())))
