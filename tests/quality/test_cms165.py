@@ -127,3 +127,19 @@ def test_exclusions_remove_from_numerator_consideration(tmp_path):
 def test_conformance_cases_on_backend(backend, engine_for):
     """Every CMS165 conformance case passes on this backend, with the same full result as DuckDB."""
     assert check_conformance_on_backend("CMS165", evaluate_cms165, engine_for(backend)) > 0
+
+
+def test_inactive_diagnosis_without_abatement_has_no_prevalence_interval(tmp_path):
+    """QICoreCommon.prevalenceInterval of an inactive condition without abatement is a query over a null source,
+    hence null (CQL 1.5.3, FHIR-40225): never in the initial population. Found by the fqm-execution differential
+    (6 patients of 1,024); with an abatement date, or active, the diagnosis counts."""
+    def with_status(pid: str, *, status: str, abatement: str | None = None) -> tuple[dict, ...]:
+        return (patient(pid, "1965-05-05"),
+                condition(pid, "htn", "I10", onset="2025-01-12T09:00:00-06:00", status=status, abatement=abatement),
+                encounter(pid, "visit", OFFICE_VISIT, "2025-03-01T09:00:00Z", "2025-03-01T09:30:00Z"))
+
+    c = clinical_from(tmp_path, *with_status("inactive", status="inactive"),
+                      *with_status("abated", status="inactive", abatement="2025-09-01T09:00:00-06:00"),
+                      *with_status("resolved", status="resolved"), *with_status("active", status="active"))
+    got = run(c)
+    assert {pid for pid, row in got.items() if row["is_initial_population"]} == {"abated", "active"}

@@ -144,12 +144,15 @@ def point_of(table: ir.Table, name: str) -> Interval:
 
 def prevalence_interval(condition: ir.Table) -> Interval:
     """QICoreCommon.prevalenceInterval: [start of onset, end of abatement]; no onset → from the beginning of time.
-    An active, recurrence or relapse condition without abatement runs to the end of time; any other condition
-    without abatement has an unknown end."""
-    start = Moment.of(condition, "onset_start").or_beginning()
+    An active, recurrence or relapse condition without abatement runs to the end of time. Any other condition
+    without abatement has no prevalence interval at all: the function's `(end of abatementInterval())
+    abatementDate return ...` is a query over a null source, whose result is null (CQL 1.5.3 queries, FHIR-40225,
+    as cql-execution does), so both boundaries are unknown and every comparison with the interval is null."""
+    onset = Moment.of(condition, "onset_start").or_beginning()
     end = Moment.of(condition, "abatement_end")
     active = condition.clinical_status.isin(ACTIVE_CLINICAL_STATUSES).fill_null(False)
-    return Interval(start, end.or_end().choose(active, end))
+    no_interval = ~active & end.low.isnull()
+    return Interval(Moment.unknown().choose(no_interval, onset), end.or_end().choose(active, end))
 
 
 def latest(interval: Interval) -> Moment:
