@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ORACLE=${ORACLE:-$ROOT/../shared/tools/fqm-oracle}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 export PYTHONPATH=$ROOT/src${PYTHONPATH:+:$PYTHONPATH}
-OA=$(dirname "$PY")/openasm  # the venv's entry point (diff.sh runs $OPENASM as one command)
+PY=$(realpath "$PY"); OA=$(dirname "$PY")/openasm  # the venv's entry point (diff.sh runs $OPENASM as one command)
 [ -x "$OA" ] || { echo "no openasm next to $PY" >&2; exit 1; }
 $OA synth --benes "$BENES" --seed "$SEED" --years 2024-2027 --out "$W/world"
 $PY "$ROOT/scripts/fqm_oracle/export.py" "$W/world" "$W/fhir_base" --py 2027 --seed 1
@@ -19,5 +19,6 @@ for mode in boundary dateonly; do
 done
 for variant in base boundary dateonly; do
   OPENASM="$OA" PYTHON="$PY" "$ORACLE/diff.sh" "$W/fhir_$variant" "$W/d_$variant" 2027
+  ORACLE="$ORACLE" PYTHON="$PY" "$ROOT/scripts/fqm_oracle/medref.sh" "$W/d_$variant" 2027
 done
 $PY "$ROOT/scripts/fqm_oracle/agreement.py" "$W/d_base" "$W/d_boundary" "$W/d_dateonly"

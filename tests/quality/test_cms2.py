@@ -172,3 +172,23 @@ def test_golden_cases_same_on_every_backend(backend, engine_for, golden):
     clinical, expected = golden
     expr = evaluate_cms2(clinical=clinical, value_set_code=value_set_table(), period=MP_2025, rules=None)
     assert_tables_equal(engine_for(backend).con.to_pyarrow(expr), expected)
+
+
+def test_same_day_screenings_tie_independently_of_input_order(tmp_path):
+    """Two date-only screenings on one day tie in `sort by start of effective.toInterval()`; CQL leaves the order of
+    ties open. fqm-execution's comparator answers "greater" for two equal DateTimes, so its `Last` is the screening
+    that comes first in the Bundle (swapping the two flips its numerator; 5 patients of the date-only
+    differential). openasm breaks the tie on the resources' own values (the greatest resource id is the most
+    recent), the same whatever order the files list them in: argued, not followed."""
+    def patient_with(pid: str, order: tuple[str, str]) -> list[dict]:
+        screens = {"a-negative": NEGATIVE, "b-positive": POSITIVE}
+        rows = [{**screen(pid, rid, VISIT_DAY, screens[rid]), "effectiveDateTime": VISIT_DAY} for rid in order]
+        return [*visit(pid), *rows]
+
+    c = clinical_from(tmp_path, *patient_with("neg-first", ("a-negative", "b-positive")),
+                      *patient_with("pos-first", ("b-positive", "a-negative")))
+    rows = {r["patient_id"]: r for r in evaluate_cms2(clinical=c, value_set_code=value_set_table(), period=MP_2025,
+                                                      rules=None).to_pyarrow().to_pylist()}
+    # The positive screen (greatest id) is the most recent in both orders; no follow-up → not in the numerator.
+    assert [rows[pid]["is_numerator"] for pid in ("neg-first", "pos-first")] == [False, False]
+    assert "Observation/b-positive" in rows["neg-first"]["evidence"]
