@@ -218,9 +218,9 @@ class Engine:
         query = self.con.compile(expr)
         columns = ", ".join(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
         target, staging = sql_identifier(name), sql_identifier(f"{name}__staging")
-        for statement in (f"CREATE OR REPLACE TABLE {staging} ({columns})", f"INSERT INTO {staging} {query}",
-                          f"DROP TABLE IF EXISTS {target}", f"ALTER TABLE {staging} RENAME TO {target}"):
-            self.con.con.execute(statement)
+        # Stages run inside one transaction (runs.execute), which an error rolls back whole.
+        self.con.con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns}); INSERT INTO {staging} {query}; "
+                             f"DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target}")
 
     def save_view(self, name: str, expr: ir.Table) -> ir.Table:
         """Run table `name` defined by `expr` over stored run tables: a view on DuckDB (no copy is written;
