@@ -21,6 +21,7 @@ from openasm.connectors.base import ConnectorError, Limitation, SourceTables, ad
 from openasm.connectors.layout import load_layout, map_codes, rejected_rows
 from openasm.connectors.rif_files import FIRST_TABLE, find_rif_files, iso_date, pick, read_research_file
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
+from openasm.schema.windows import with_group_max
 
 FORMAT = "rif"
 SIDE_TABLES = ("clinician",)
@@ -81,8 +82,7 @@ def _beneficiary_and_enrollment(engine: Engine, parts, layout: dict, tables: Sou
     for f, table in parts:
         rows = tables.stage(engine, table.select(**_mapped(table, spec["columns"]), **_months(table, spec, layout),
                                                  **_provenance(table)))
-        # The latest year as a column first: Spark allows no window function inside WHERE.
-        rows = rows.mutate(_latest=rows._reference_year.max().over(ibis.window(group_by=rows.bene_id)))
+        rows = with_group_max(rows, rows._reference_year, rows.bene_id, "_latest")
         bene = rows.filter((rows._reference_year == rows._latest) | rows._latest.isnull())
         fips = ibis.coalesce(*[bene[f"_fips_{m}"] for m in reversed(layout["months"])])
         bene = bene.mutate(

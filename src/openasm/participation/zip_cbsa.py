@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from openasm.rules import RulesForYear
+from openasm.schema.windows import with_group_max
 
 NON_CBSA = "99999"
 RATIO_COLUMN = {"largest_total_ratio": "tot_ratio", "largest_residential_ratio": "res_ratio",
@@ -39,9 +40,8 @@ def place_zips(*, crosswalk: ir.Table, rules: RulesForYear) -> ir.Table:
     """asm-model §2.2 item 3 via `participation.zip_cbsa_method`: one row per crosswalk ZIP with cbsa_code (null
     when not in a CBSA), share (its ratio) and zip_cbsa_status (placed, tie, not_in_cbsa)."""
     ratio = crosswalk[RATIO_COLUMN[rules.value("participation.zip_cbsa_method")]]
-    # The window as a column first: Spark allows no window function inside WHERE.
     ranked = crosswalk.mutate(_ratio=ratio)
-    ranked = ranked.mutate(_best=ranked._ratio.max().over(ibis.window(group_by=ranked.zip5)))
+    ranked = with_group_max(ranked, ranked._ratio, ranked.zip5, "_best")
     top = ranked.filter(ranked._ratio == ranked._best)
     placed = top.group_by("zip5").agg(_code=top.cbsa_code.min(), _codes=top.cbsa_code.nunique(), share=top._ratio.max())
     return placed.select(
