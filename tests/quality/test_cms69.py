@@ -174,6 +174,22 @@ def test_declared_profiles_decide_the_bmi_retrieve(tmp_path):
     assert content_only["plain"]["is_numerator"] and not content_only["plain"]["is_denominator_exception"]
 
 
+def test_a_follow_up_procedure_not_done_is_no_intervention(tmp_path):
+    """A Procedure with status `not-done` is what QI-Core's ProcedureNotDone profile fixes; it is no "High BMI
+    Interventions Performed". fqm-execution agrees when the resource is declared ProcedureNotDone and counts it
+    when declared a plain QI-Core Procedure (the CQL has no status test there): the 15 argued rows of the
+    differential's `statuses` variant, whose bundle builder declares every Procedure positive."""
+    c = clinical_from(
+        tmp_path,
+        *visit("not-done"), bmi("not-done", "b1", 34.8),
+        procedure("not-done", "x1", DIETARY_REGIME, "2025-03-01T09:20:00Z", status="not-done", reason=OBESITY),
+        *visit("done"), bmi("done", "b1", 34.8),
+        procedure("done", "x1", DIETARY_REGIME, "2025-03-01T09:20:00Z", reason=OBESITY),
+    )
+    got = run(c)
+    assert (got["not-done"]["is_numerator"], got["done"]["is_numerator"]) == (False, True)
+
+
 def test_declared_profiles_rule_reaches_the_evaluation(tmp_path):
     """`quality.ecqm_declared_profiles_decide` false: the plain-Observation BMI counts again."""
     from openasm.quality.evaluate import evaluate_measures
