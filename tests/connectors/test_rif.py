@@ -34,7 +34,10 @@ def test_rif_round_trip_matches_the_canonical_path(connector_world):
     assert_round_trip(expected, actual)
 
 
-@pytest.mark.skipif(not BFD_RIF.is_dir(), reason="shared BFD samples not present")
+NEEDS_SAMPLES = pytest.mark.skipif(not BFD_RIF.is_dir(), reason="shared BFD samples not present")
+
+
+@NEEDS_SAMPLES
 def test_bfd_sample_extract_quarantines_placeholders(tmp_path, engine_for, backend):
     for name in SAMPLES:
         shutil.copy(BFD_RIF / f"sample-a-{name}.txt", tmp_path / f"sample-a-{name}.txt")
@@ -47,12 +50,14 @@ def test_bfd_sample_extract_quarantines_placeholders(tmp_path, engine_for, backe
     assert ("pharmacy_claim", "ndc_code") in reasons  # NDC 000000000
 
 
+@NEEDS_SAMPLES
 def test_rif_folder_without_mbsf_is_a_clear_error(tmp_path, engine_for):
     shutil.copy(BFD_RIF / "sample-a-bcarrier.txt", tmp_path / "carrier.txt")
     with pytest.raises(ConnectorError, match="need an MBSF base file.*found: claims_extract"):
         read_rif(engine_for("duckdb"), tmp_path)
 
 
+@NEEDS_SAMPLES
 def test_truncated_extract_record_is_quarantined_with_file_and_record(tmp_path, engine_for):
     """A pipe-delimited extract cut inside its last record: that record has fewer fields than the header, so it is
     quarantined naming the file and record (never read with values under the wrong names); the rest reconciles."""
