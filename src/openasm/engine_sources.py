@@ -114,7 +114,7 @@ def duckdb_csv_view(con: Any, path: Path, header: list[str], delimiter: str, dia
             offset = first_invalid_utf8(readable) if encoding == "utf-8" else None
             raise encoding_error(path, offset if offset is not None else record_byte, dialect.encoding)
     scan = _duckdb_csv(readable, columns, delimiter, encoding, "ignore_errors = true")
-    quoted = [f'"{c}"' for c in columns]
+    quoted = [sql_identifier(c) for c in columns]
     file_literal = sql_text(str(path))
     numbered = f"SELECT {', '.join(quoted)}, CAST(row_number() OVER () AS BIGINT) AS _ordinal FROM {scan}"
     if not malformed:

@@ -111,12 +111,12 @@ RESOURCE_TABLE = {
     "Practitioner": "practitioner", "Organization": "organization", "Medication": None,
 }
 
-# Coded elements copied to clinical_coding: (resource type, element name in clinical_coding, FHIR path). The codes of
-# a Medication that a MedicationRequest references go under element `medication_reference` (whether a measure
-# follows the reference is its own rule: the published ELM of some measures does, of others not).
 # The profiles a resource declares (`meta.profile`) are kept in clinical_coding under this element, code = the URL.
 PROFILE_ELEMENT = "meta_profile"
 
+# Coded elements copied to clinical_coding: (resource type, element name in clinical_coding, FHIR path). The codes of
+# a Medication that a MedicationRequest references go under element `medication_reference` (whether a measure
+# follows the reference is its own rule: the published ELM of some measures does, of others not).
 CODED_ELEMENTS = {
     "Encounter": [("type", "type"), ("class", "class"), ("discharge_disposition", "hospitalization.dischargeDisposition"),
                   ("reason_code", "reasonCode")],

@@ -58,7 +58,7 @@ def evaluate_measures(*, clinical: ClinicalTables, value_set_code: ir.Table, rul
 @contextmanager
 def _selects_left_unfused() -> Iterator[None]:
     """Compile without Ibis's merging of consecutive selects: on the measures' deep expression graphs the merging
-    took about a seventh of the stage's time, and DuckDB's and Spark's optimisers merge projections anyway."""
+    took about an eighth of the stage's time, and DuckDB's and Spark's optimisers merge projections anyway."""
     previous = ibis.options.sql.fuse_selects
     ibis.options.sql.fuse_selects = False
     try:

@@ -99,14 +99,9 @@ class ClinicalRows:
 
     def add_codings(self, patient_id: str | None, resource_type: str, resource_id: str, element: str,
                     codings: list[tuple[str | None, str]]) -> None:
-        if not codings:
-            return
-        columns = self.columns["clinical_coding"]  # the most frequent row: appended without `add`'s name lookups
         for system, code in codings:
-            for name, value in (("patient_id", patient_id), ("resource_type", resource_type),
-                                ("resource_id", resource_id), ("element", element), ("system", system),
-                                ("code", code)):
-                columns[name].append(value)
+            self.add("clinical_coding", patient_id=patient_id, resource_type=resource_type, resource_id=resource_id,
+                     element=element, system=system, code=code)
 
 
 def flatten_resource(resource: dict, identity: ResourceIdentity, rows: ClinicalRows, source_file: str,

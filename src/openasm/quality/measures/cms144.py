@@ -20,10 +20,10 @@ from openasm.quality.measures.common import (
     collect_evidence,
     first_per_patient,
     having_code,
-    with_profile,
     join_evidence,
     period_of,
     quantity_in,
+    with_profile,
 )
 from openasm.quality.measures.hf_lvsd import (
     OBSERVATION_DONE,

@@ -28,11 +28,11 @@ from openasm.quality.measures.common import (
     finalize_case_result,
     first_per_patient,
     having_code,
-    with_profile,
     latest,
     period_of,
     prevalence_interval,
     quantity_in,
+    with_profile,
 )
 from openasm.quality.measures.shared_exclusions import (
     encounters_performed,

@@ -38,10 +38,10 @@ from openasm.quality.measures.common import (
     finalize_case_result,
     first_per_patient,
     having_code,
-    with_profile,
     having_value_set,
     period_of,
     prevalence_interval,
+    with_profile,
 )
 from openasm.quality.measures.shared_exclusions import hospice_patients, palliative_patients
 from openasm.rules import RulesForYear
