@@ -186,16 +186,18 @@ class Engine:
         return self.run_dir / SCRATCH if self.run_dir is not None else None
 
     # ---- run tables -------------------------------------------------------------------------
-    def save(self, name: str, expr: ir.Table) -> ir.Table:
-        """Materialise `expr` as run table `name` and return the stored table."""
+    def save(self, name: str, expr: ir.Table, *, scratch: bool = False) -> ir.Table:
+        """Materialise `expr` as run table `name` and return the stored table. `scratch`: an intermediate the
+        caller drops before the stage ends; DuckDB keeps it as a temporary table (spilled under the memory
+        limit, never checkpointed into the run's database file, which costs a compressed write of every row)."""
         with _traced("save", name):
-            return self._save(name, expr)
+            return self._save(name, expr, scratch)
 
-    def _save(self, name: str, expr: ir.Table) -> ir.Table:
+    def _save(self, name: str, expr: ir.Table, scratch: bool = False) -> ir.Table:
         if self.backend == "duckdb":
             if self._duckdb_kind(name) == "VIEW":
                 self.con.drop_view(name)
-            self._create_duckdb_table(name, expr)
+            self._create_duckdb_table(name, expr, scratch)
             return self.con.table(name)
         target = self._spark_table_uri(name)
         staging = target + ".tmp"
@@ -207,7 +209,7 @@ class Engine:
         self._warehouse.rename(staging, target)
         return self.table(name)
 
-    def _create_duckdb_table(self, name: str, expr: ir.Table) -> None:
+    def _create_duckdb_table(self, name: str, expr: ir.Table, scratch: bool = False) -> None:
         """`create_table(name, expr, overwrite=True)` as Ibis does it (typed empty table, insert, swap, so that
         `expr` may read `name`), with the query compiled once and passed as text: Ibis wraps the compiled query in
         an INSERT tree that sqlglot copies whole (about a tenth of the eCQM stage's time)."""
@@ -218,6 +220,9 @@ class Engine:
         query = self.con.compile(expr)
         columns = ", ".join(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
         target, staging = sql_identifier(name), sql_identifier(f"{name}__staging")
+        if scratch:
+            self.con.con.execute(f"CREATE OR REPLACE TEMP TABLE {target} ({columns}); INSERT INTO {target} {query}")
+            return
         # Stages run inside one transaction (runs.execute), which an error rolls back whole.
         self.con.con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns}); INSERT INTO {staging} {query}; "
                              f"DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target}")

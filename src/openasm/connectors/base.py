@@ -57,7 +57,7 @@ class SourceTables:
         compile against a stored table instead of re-inlining every cut, join and pairing before it."""
         name = f"connector__int_{len(self.staged)}"
         self.staged.append(name)
-        return engine.save(name, expr)
+        return engine.save(name, expr, scratch=True)
 
     def add_part(self, table: str, part: ir.Table, files: list[str]) -> None:
         """Add raw rows of a canonical table (canonical column names, `_row_number`, `_source_file`)."""

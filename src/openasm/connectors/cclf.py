@@ -17,6 +17,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import ibis.selectors as s
 
 from openasm.connectors.base import ConnectorError, Limitation, SourceTables, add_side_tables, count_source
 from openasm.connectors.cclf_chains import amount_key, apply_mbi_map, current_mbi_map, family_key, pair_cancellations
@@ -36,6 +37,7 @@ from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 FORMAT = "cclf"
 SIDE_TABLES = ("clinician", "enrollment")
 AMOUNT_COLUMNS = ("allowed_amount", "paid_amount")
+DX_PREFIX = "_dx_"  # CCLF5's claim diagnosis fields, cut with the lines and unpivoted by `_carrier_diagnoses`
 
 CCLF_LIMITATIONS = (
     Limitation("pharmacy_claim", "allowed_amount, gross_drug_cost_amount, paid_amount",
@@ -87,10 +89,10 @@ def read_cclf(engine: Engine, folder: Path) -> SourceTables:
     _part_a(engine, records, codes, tables)
     for name in ("part_b_physician", "part_b_dme"):
         if records[name] is not None:
-            tables.add_part("claim_line", tables.stage(engine, _part_b(records[name], codes)), reader.files_of(name))
+            # Not staged here: `prepared` stores the union of every claim_line part in one pass.
+            tables.add_part("claim_line", _part_b(records[name], codes), reader.files_of(name))
     if records["part_b_physician"] is not None:
-        dx_fields = mapping["tables"]["part_b_physician"]["diagnosis_fields"]
-        tables.add_part("claim_diagnosis", _carrier_diagnoses(reader, dx_fields, mbi_map),
+        tables.add_part("claim_diagnosis", _carrier_diagnoses(records["part_b_physician"]),
                         reader.files_of("part_b_physician"))
     if records["part_a_diagnosis"] is not None:
         tables.add_part("claim_diagnosis", records["part_a_diagnosis"], reader.files_of("part_a_diagnosis"))
@@ -149,13 +151,16 @@ class _RecordReader:
         return good_parts[0] if len(good_parts) == 1 else ibis.union(*good_parts)
 
     def cut(self, name: str, table: str, mapping: dict) -> ir.Table | None:
+        """The mapping's columns of a record type, plus its repeated claim diagnoses as `_dx_1` ... (if any), cut
+        in the same pass over the records."""
         spec = mapping["tables"][name]
         file_type = spec["file"]
         lines = self.lines(file_type, "mbi_crosswalk" if name == "mbi_crosswalk" else table)
         self._files[name] = [str(f.path) for f in self.delivery.of(file_type)]
         if lines is None:
             return None
-        return cut_records(lines, self.layouts[file_type], spec["columns"])
+        diagnoses = {f"{DX_PREFIX}{i}": field for i, field in enumerate(spec.get("diagnosis_fields", ()), start=1)}
+        return cut_records(lines, self.layouts[file_type], spec["columns"] | diagnoses)
 
 
 def _processed(records: ir.Table) -> ir.StringValue:
@@ -213,7 +218,6 @@ def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, ta
                                    ibis.null("string")),
         drg_code=_three_digit_drg(header.drg_code),
     )
-    header = tables.stage(engine, header)
     rank = ibis.row_number().over(ibis.window(group_by=header.claim_id,
                                               order_by=[header[SOURCE_FILE], header[ROW_NUMBER]]))
     header = tables.stage(engine, header.mutate(_header_rank=rank))
@@ -265,26 +269,23 @@ def _part_b(records: ir.Table, codes: dict) -> ir.Table:
                              claim_adjustment_type=kind)
     allowed = records.allowed_amount.try_cast("float64").abs().sum().over(ibis.window(group_by=records.claim_id))
     records = _with_pairs(records, family_key(records._control_number, records.bene_id), amount_key(allowed), kind)
+    records = records.drop(s.startswith(DX_PREFIX))
     return records.mutate(claim_processed_date=_processed(records),
                           **_signed(records, records.claim_adjustment_type, AMOUNT_COLUMNS))
 
 
-def _carrier_diagnoses(reader: _RecordReader, dx_fields: list[str], mbi_map: ir.Table) -> ir.Table:
+def _carrier_diagnoses(records: ir.Table) -> ir.Table:
     """CCLF5 claim diagnoses (positions 1-12, repeated on every line) as one row per claim and position, from
     the first record that carries it; the same position with another code on a later line is kept as a row
     too, so the row checks report the conflict as a duplicate key."""
-    lines = reader.lines("CCLF5", "claim_diagnosis")
-    layout = reader.layouts["CCLF5"]
-    parts = []
-    for position, field_name in enumerate(dx_fields, start=1):
-        cut = cut_records(lines, layout, {"claim_id": "CUR_CLM_UNIQ_ID", "bene_id": "BENE_MBI_ID",
-                                          "icd10_code": field_name})
-        parts.append(cut.filter(cut.icd10_code.notnull()).mutate(dx_position=ibis.literal(str(position))))
-    dx = ibis.union(*parts)
+    dx = records.select("claim_id", "bene_id", ROW_NUMBER, SOURCE_FILE, s.startswith(DX_PREFIX))
+    dx = dx.pivot_longer(s.startswith(DX_PREFIX), names_to="dx_position", names_pattern=f"{DX_PREFIX}(\\d+)",
+                         values_to="icd10_code")
+    dx = dx.filter(dx.icd10_code.notnull())
     first = ibis.row_number().over(ibis.window(group_by=[dx.claim_id, dx.dx_position, dx.icd10_code],
                                                order_by=[dx[SOURCE_FILE], dx[ROW_NUMBER]]))
     dx = dx.mutate(_first=first)
-    return apply_mbi_map(dx.filter(dx._first == 0).drop("_first"), mbi_map)
+    return dx.filter(dx._first == 0).drop("_first")
 
 
 def _part_d(records: ir.Table, codes: dict) -> ir.Table:

@@ -14,7 +14,8 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
-from openasm.connectors.layout import load_layout, rejected_rows, trimmed
+from openasm.connectors.layout import load_layout, rejected_rows
+from openasm.ingest.checks import trimmed
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 from openasm.schema.canonical import CANONICAL_TABLES
 

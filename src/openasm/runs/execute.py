@@ -34,9 +34,9 @@ def _recording_saves(engine: Engine, saved: set[str]) -> Iterator[None]:
     originals = {method: getattr(engine, method) for method in ("save", "save_view")}
 
     def recorded(method: str) -> Any:
-        def store(name: str, expr: Any) -> Any:
+        def store(name: str, expr: Any, **options: Any) -> Any:
             saved.add(name)
-            return originals[method](name, expr)
+            return originals[method](name, expr, **options)
         return store
 
     for method in originals:
