@@ -59,9 +59,11 @@ class SourceTables:
         self.staged.append(name)
         return engine.save(name, expr, scratch=True)
 
-    def add_part(self, table: str, part: ir.Table, files: list[str]) -> None:
-        """Add raw rows of a canonical table (canonical column names, `_row_number`, `_source_file`)."""
+    def add_part(self, table: str, part: ir.Table, files: list[str], *, one_row_per_record: bool = False) -> None:
+        """Add raw rows of a canonical table (canonical column names, `_row_number`, `_source_file`).
+        `one_row_per_record`: the part never makes two rows from one source record (see `RawTable`)."""
         record = self.raw.setdefault(table, RawTable(table, [], []))
+        record.one_row_per_record = one_row_per_record and (record.one_row_per_record or not record.parts)
         record.parts.append(canonical_columns(part, table))
         record.files.extend(f for f in files if f not in record.files)
 

@@ -13,6 +13,7 @@ What CCLF cannot carry is stated in `CCLF_LIMITATIONS` and in every run's manife
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import ibis
@@ -25,6 +26,7 @@ from openasm.connectors.cclf_enrollment import derive_enrollment, enrollment_lim
 from openasm.connectors.cclf_files import CclfDelivery, find_cclf_files
 from openasm.connectors.layout import (
     RecordLayout,
+    Span,
     cut_records,
     fixed_width_layouts,
     load_layout,
@@ -37,7 +39,8 @@ from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
 FORMAT = "cclf"
 SIDE_TABLES = ("clinician", "enrollment")
 AMOUNT_COLUMNS = ("allowed_amount", "paid_amount")
-DX_PREFIX = "_dx_"  # CCLF5's claim diagnosis fields, cut with the lines and unpivoted by `_carrier_diagnoses`
+DX_SPAN = "_dx_span"  # CCLF5's claim diagnosis fields as one text, cut apart by `_carrier_diagnoses`
+DX_PREFIX = "_dx_"
 
 CCLF_LIMITATIONS = (
     Limitation("pharmacy_claim", "allowed_amount, gross_drug_cost_amount, paid_amount",
@@ -90,16 +93,20 @@ def read_cclf(engine: Engine, folder: Path) -> SourceTables:
     for name in ("part_b_physician", "part_b_dme"):
         if records[name] is not None:
             # Not staged here: `prepared` stores the union of every claim_line part in one pass.
-            tables.add_part("claim_line", _part_b(records[name], codes), reader.files_of(name))
+            tables.add_part("claim_line", _part_b(records[name], codes), reader.files_of(name), one_row_per_record=True)
     if records["part_b_physician"] is not None:
-        tables.add_part("claim_diagnosis", _carrier_diagnoses(records["part_b_physician"]),
+        tables.add_part("claim_diagnosis", _carrier_diagnoses(
+            records["part_b_physician"], reader.layouts["CCLF5"],
+            mapping["tables"]["part_b_physician"]["diagnosis_fields"]),
                         reader.files_of("part_b_physician"))
     if records["part_a_diagnosis"] is not None:
-        tables.add_part("claim_diagnosis", records["part_a_diagnosis"], reader.files_of("part_a_diagnosis"))
+        tables.add_part("claim_diagnosis", records["part_a_diagnosis"], reader.files_of("part_a_diagnosis"),
+                        one_row_per_record=True)
     if records["part_d"] is not None:
-        tables.add_part("pharmacy_claim", _part_d(records["part_d"], codes), reader.files_of("part_d"))
+        tables.add_part("pharmacy_claim", _part_d(records["part_d"], codes), reader.files_of("part_d"),
+                        one_row_per_record=True)
     bene = records["beneficiary"]
-    tables.add_part("beneficiary", _beneficiary(bene, codes), reader.files_of("beneficiary"))
+    tables.add_part("beneficiary", _beneficiary(bene, codes), reader.files_of("beneficiary"), one_row_per_record=True)
     add_side_tables(engine, Path(folder), tables, SIDE_TABLES)
     if "enrollment" not in tables.raw:
         claim_dates = [t.select(_date=t.claim_from_date) for t in tables.raw["claim_line"].parts] \
@@ -151,16 +158,17 @@ class _RecordReader:
         return good_parts[0] if len(good_parts) == 1 else ibis.union(*good_parts)
 
     def cut(self, name: str, table: str, mapping: dict) -> ir.Table | None:
-        """The mapping's columns of a record type, plus its repeated claim diagnoses as `_dx_1` ... (if any), cut
-        in the same pass over the records."""
+        """The mapping's columns of a record type, plus the span of its repeated claim diagnoses (if any) as one
+        text `_dx_span`, cut apart by `_carrier_diagnoses` once per claim rather than on every line."""
         spec = mapping["tables"][name]
         file_type = spec["file"]
         lines = self.lines(file_type, "mbi_crosswalk" if name == "mbi_crosswalk" else table)
         self._files[name] = [str(f.path) for f in self.delivery.of(file_type)]
         if lines is None:
             return None
-        diagnoses = {f"{DX_PREFIX}{i}": field for i, field in enumerate(spec.get("diagnosis_fields", ()), start=1)}
-        return cut_records(lines, self.layouts[file_type], spec["columns"] | diagnoses)
+        dx_fields = spec.get("diagnosis_fields")
+        spans = {DX_SPAN: Span(dx_fields[0], dx_fields[-1])} if dx_fields else None
+        return cut_records(lines, self.layouts[file_type], spec["columns"], spans=spans)
 
 
 def _processed(records: ir.Table) -> ir.StringValue:
@@ -179,12 +187,14 @@ def _signed(records: ir.Table, kind: ir.StringValue, columns: tuple[str, ...]) -
     return out
 
 
-def _with_pairs(records: ir.Table, family: ir.StringValue, amount: ir.StringValue, kind: ir.StringValue) -> ir.Table:
-    """Records plus `original_claim_id` from pairing cancellations within their natural key (cclf_chains)."""
-    versions = records.mutate(_family=family, _amount_key=amount, _kind=kind.fill_null("original"),
+def _with_pairs(records: ir.Table, family: ir.StringValue, kind: ir.StringValue,
+                claim_amount: Callable[[ir.Table], ir.StringValue]) -> ir.Table:
+    """Records plus `original_claim_id` from pairing cancellations within their natural key (cclf_chains).
+    `claim_amount` aggregates a claim's records to its amount key (an aggregate, not a window over the rows)."""
+    versions = records.mutate(_family=family, _kind=kind.fill_null("original"),
                               _processed=_processed(records).try_cast("date"))
     versions = versions.group_by("claim_id").agg(
-        _family=versions._family.min(), _amount_key=versions._amount_key.min(), _kind=versions._kind.min(),
+        _family=versions._family.min(), _amount_key=claim_amount(versions), _kind=versions._kind.min(),
         _processed=versions._processed.min())
     pairs = pair_cancellations(versions=versions)
     pairs = pairs.select(_pair_claim_id=pairs.claim_id, original_claim_id=pairs.original_claim_id)
@@ -204,10 +214,10 @@ def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, ta
     kind = map_codes(header.claim_adjustment_type, codes["adjustment_type"])
     claim_type = map_codes(header.claim_type, codes["claim_type"])
     header = header.mutate(claim_type=claim_type, claim_adjustment_type=kind)
-    claim_amount = amount_key(header._header_paid_amount.try_cast("float64"))
     family = family_key(header._billing_ccn.fill_null(header.facility_ccn), header.claim_from_date,
                         header.claim_thru_date, header.bene_id)
-    header = _with_pairs(header, family, claim_amount, kind)
+    header = _with_pairs(header, family, kind,
+                         lambda claim: amount_key(claim._header_paid_amount.try_cast("float64")).min())
     stay = header.claim_type.isin(["inpatient", "snf"])
     header = header.mutate(
         claim_processed_date=_processed(header),
@@ -227,7 +237,7 @@ def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, ta
     header = header.filter(header._header_rank == 0)
     header_files = list(dict.fromkeys(header_files_of(tables, "CCLF1")))
     if lines is None:
-        tables.add_part("claim_line", _header_only(header), header_files)
+        tables.add_part("claim_line", _header_only(header), header_files, one_row_per_record=True)
         return
     line_cols = [c for c in lines.columns if c not in ("bene_id", "claim_id", ROW_NUMBER, SOURCE_FILE)]
     h = header.rename({f"_h_{c}": c for c in header.columns})
@@ -237,12 +247,12 @@ def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, ta
                          **{c: joined[f"_h_{c}"] for c in header_cols})
     rows = rows.mutate(**_signed(rows, rows.claim_adjustment_type, ("paid_amount",)))
     rows = rows.mutate(allowed_amount=rows.paid_amount)
-    tables.add_part("claim_line", rows, header_files + header_files_of(tables, "CCLF2"))
+    tables.add_part("claim_line", rows, header_files + header_files_of(tables, "CCLF2"), one_row_per_record=True)
     orphans = lines.anti_join(header, lines.claim_id == header.claim_id)
     tables.add_rejected("claim_line", rejected_rows(orphans, "claim_line", "claim_id",
                                                     "CCLF2 line without a CCLF1 header of the same claim"))
     tables.add_part("claim_line", _header_only(header.anti_join(lines, header.claim_id == lines.claim_id)),
-                    header_files)
+                    header_files, one_row_per_record=True)
 
 
 def header_files_of(tables: SourceTables, file_type: str) -> list[str]:
@@ -267,18 +277,27 @@ def _part_b(records: ir.Table, codes: dict) -> ir.Table:
     kind = map_codes(records.claim_adjustment_type, codes["adjustment_type"])
     records = records.mutate(claim_type=map_codes(records.claim_type, codes["claim_type"]),
                              claim_adjustment_type=kind)
-    allowed = records.allowed_amount.try_cast("float64").abs().sum().over(ibis.window(group_by=records.claim_id))
-    records = _with_pairs(records, family_key(records._control_number, records.bene_id), amount_key(allowed), kind)
-    records = records.drop(s.startswith(DX_PREFIX))
+    records = _with_pairs(records, family_key(records._control_number, records.bene_id), kind,
+                          lambda claim: amount_key(claim.allowed_amount.try_cast("float64").abs().sum()))
+    records = records.drop(DX_SPAN) if DX_SPAN in records.columns else records
     return records.mutate(claim_processed_date=_processed(records),
                           **_signed(records, records.claim_adjustment_type, AMOUNT_COLUMNS))
 
 
-def _carrier_diagnoses(records: ir.Table) -> ir.Table:
+def _carrier_diagnoses(records: ir.Table, layout: RecordLayout, dx_fields: list[str]) -> ir.Table:
     """CCLF5 claim diagnoses (positions 1-12, repeated on every line) as one row per claim and position, from
     the first record that carries it; the same position with another code on a later line is kept as a row
-    too, so the row checks report the conflict as a duplicate key."""
-    dx = records.select("claim_id", "bene_id", ROW_NUMBER, SOURCE_FILE, s.startswith(DX_PREFIX))
+    too, so the row checks report the conflict as a duplicate key. The span of the twelve fields is cut apart
+    on the first record of each distinct (claim, span) only: the first record with a (claim, position, code)
+    is the first record of one of those spans."""
+    spans = records.filter(records[DX_SPAN].notnull())
+    first_span = ibis.row_number().over(ibis.window(group_by=[spans.claim_id, spans[DX_SPAN]],
+                                                    order_by=[spans[SOURCE_FILE], spans[ROW_NUMBER]]))
+    spans = spans.mutate(_first=first_span)
+    spans = spans.filter(spans._first == 0)
+    span = Span(dx_fields[0], dx_fields[-1])
+    dx = cut_records(spans, layout, {f"{DX_PREFIX}{i}": f for i, f in enumerate(dx_fields, start=1)}, text=DX_SPAN,
+                     text_start=span.start(layout), keep=("claim_id", "bene_id"))
     dx = dx.pivot_longer(s.startswith(DX_PREFIX), names_to="dx_position", names_pattern=f"{DX_PREFIX}(\\d+)",
                          values_to="icd10_code")
     dx = dx.filter(dx.icd10_code.notnull())

@@ -47,7 +47,9 @@ def trimmed(text: ir.StringValue) -> ir.StringValue:
     """Text without surrounding blanks, null when blank. `text` should be a column (it is read 4 times)."""
     # The regex runs only on values that start or end with a blank: most values need no trimming.
     # Not StringValue.strip(): Ibis renders its '\f' as a Spark literal 'f' and strips letters there.
-    edged = text.substr(0, 1).isin(BLANKS) | text.right(1).isin(BLANKS)
+    # startswith/endswith (DuckDB prefix/suffix) rather than substr/right: right() counts characters, and the
+    # edge test is on every text value of every row.
+    edged = ibis.or_(*[text.startswith(blank) | text.endswith(blank) for blank in BLANKS])
     return ibis.ifelse(edged, text.re_replace(EDGE_BLANKS, ""), text).nullif("")
 
 

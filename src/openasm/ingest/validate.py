@@ -128,11 +128,14 @@ def _first(count: ir.IntegerValue, flags: list[ir.BooleanValue], values: list[ir
                        ibis.null(dt.string))
 
 
-def numbered_rows(checked: ir.Table, contract: TableContract) -> ir.Table:
+def numbered_rows(checked: ir.Table, contract: TableContract, one_row_per_record: bool = False) -> ir.Table:
     """The checked rows with `_row_copy`, so that (`_source_file`, `_row_number`, `_row_copy`) names one row: a
     connector makes several rows from one source record (the lines and diagnoses of one EOB share its file and
     record number), and a key repeat must quarantine that row only, not every row of its record. Store the
-    result before `duplicate_rows`: the numbering of rows equal in position and key is then fixed."""
+    result before `duplicate_rows`: the numbering of rows equal in position and key is then fixed.
+    `one_row_per_record`: positions are unique, every copy number is 0 (no window over all rows)."""
+    if one_row_per_record:
+        return checked.mutate(**{ROW_COPY: ibis.literal(0, "int64")})
     window = ibis.window(group_by=[checked[SOURCE_FILE], checked[ROW_NUMBER]],
                          order_by=[checked[k] for k in contract.key])
     return checked.mutate(**{ROW_COPY: ibis.row_number().over(window)})
