@@ -20,7 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import ibis.selectors as s
 
-from openasm.connectors.base import ConnectorError, Limitation, SourceTables, add_side_tables, count_source
+from openasm.connectors.base import ConnectorError, Limitation, SourceTables, add_side_tables
 from openasm.connectors.cclf_chains import amount_key, apply_mbi_map, current_mbi_map, family_key, pair_cancellations
 from openasm.connectors.cclf_enrollment import derive_enrollment, enrollment_limitations
 from openasm.connectors.cclf_files import CclfDelivery, find_cclf_files
@@ -29,6 +29,7 @@ from openasm.connectors.layout import (
     Span,
     cut_records,
     fixed_width_layouts,
+    has_other_blanks,
     load_layout,
     map_codes,
     rejected_rows,
@@ -97,7 +98,8 @@ def read_cclf(engine: Engine, folder: Path) -> SourceTables:
     if records["part_b_physician"] is not None:
         tables.add_part("claim_diagnosis", _carrier_diagnoses(
             records["part_b_physician"], reader.layouts["CCLF5"],
-            mapping["tables"]["part_b_physician"]["diagnosis_fields"]),
+            mapping["tables"]["part_b_physician"]["diagnosis_fields"], reader.files_of("part_b_physician"),
+            reader.other_blanks["CCLF5"]),
                         reader.files_of("part_b_physician"))
     if records["part_a_diagnosis"] is not None:
         tables.add_part("claim_diagnosis", records["part_a_diagnosis"], reader.files_of("part_a_diagnosis"),
@@ -126,6 +128,7 @@ class _RecordReader:
         self.layouts: dict[str, RecordLayout] = fixed_width_layouts("cclf_records")
         self._files: dict[str, list[str]] = {}
         self._lines: dict[str, ir.Table | None] = {}
+        self.other_blanks: dict[str, bool] = {}  # a file of the type has records with tabs, CRs or LFs
 
     def files_of(self, name: str) -> list[str]:
         return self._files.get(name, [])
@@ -143,7 +146,11 @@ class _RecordReader:
         for found in self.delivery.of(file_type):
             lines = self.engine.read_lines(found.path)
             good, bad = split_by_record_length(lines, layout, table)
-            bad_count, total = count_source(bad), count_source(lines)
+            fits = lines.line.length() == layout.record_length
+            counts = lines.aggregate(total=lines.count(), bad=(~fits).sum(),
+                                     odd=(fits & has_other_blanks(lines.line)).sum()).to_pyarrow().to_pylist()[0]
+            total, bad_count = counts["total"], counts["bad"] or 0
+            self.other_blanks[file_type] = self.other_blanks.get(file_type, False) or bool(counts["odd"])
             if bad_count:
                 if table in ("claim_line", "claim_diagnosis", "pharmacy_claim", "beneficiary"):
                     self.tables.add_rejected(table, bad)
@@ -168,7 +175,8 @@ class _RecordReader:
             return None
         dx_fields = spec.get("diagnosis_fields")
         spans = {DX_SPAN: Span(dx_fields[0], dx_fields[-1])} if dx_fields else None
-        return cut_records(lines, self.layouts[file_type], spec["columns"], spans=spans)
+        return cut_records(lines, self.layouts[file_type], spec["columns"], spans=spans,
+                           other_blanks=self.other_blanks[file_type])
 
 
 def _processed(records: ir.Table) -> ir.StringValue:
@@ -284,27 +292,37 @@ def _part_b(records: ir.Table, codes: dict) -> ir.Table:
                           **_signed(records, records.claim_adjustment_type, AMOUNT_COLUMNS))
 
 
-def _carrier_diagnoses(records: ir.Table, layout: RecordLayout, dx_fields: list[str]) -> ir.Table:
+def _carrier_diagnoses(records: ir.Table, layout: RecordLayout, dx_fields: list[str], files: list[str],
+                       other_blanks: bool) -> ir.Table:
     """CCLF5 claim diagnoses (positions 1-12, repeated on every line) as one row per claim and position, from
     the first record that carries it; the same position with another code on a later line is kept as a row
     too, so the row checks report the conflict as a duplicate key. The span of the twelve fields is cut apart
     on the first record of each distinct (claim, span) only: the first record with a (claim, position, code)
-    is the first record of one of those spans."""
+    is the first record of one of those spans. "First" is by file, then record (`files` in name order), found
+    by hash aggregation on one position number rather than by sorting windows."""
     spans = records.filter(records[DX_SPAN].notnull())
-    first_span = ibis.row_number().over(ibis.window(group_by=[spans.claim_id, spans[DX_SPAN]],
-                                                    order_by=[spans[SOURCE_FILE], spans[ROW_NUMBER]]))
-    spans = spans.mutate(_first=first_span)
-    spans = spans.filter(spans._first == 0)
+    spans = _first_of_each(spans.mutate(_position=_record_position(spans, files)), ["claim_id", DX_SPAN],
+                           ["bene_id", ROW_NUMBER, SOURCE_FILE])
     span = Span(dx_fields[0], dx_fields[-1])
     dx = cut_records(spans, layout, {f"{DX_PREFIX}{i}": f for i, f in enumerate(dx_fields, start=1)}, text=DX_SPAN,
-                     text_start=span.start(layout), keep=("claim_id", "bene_id"))
+                     text_start=span.start(layout), keep=("claim_id", "bene_id", "_position"),
+                     other_blanks=other_blanks)
     dx = dx.pivot_longer(s.startswith(DX_PREFIX), names_to="dx_position", names_pattern=f"{DX_PREFIX}(\\d+)",
                          values_to="icd10_code")
     dx = dx.filter(dx.icd10_code.notnull())
-    first = ibis.row_number().over(ibis.window(group_by=[dx.claim_id, dx.dx_position, dx.icd10_code],
-                                               order_by=[dx[SOURCE_FILE], dx[ROW_NUMBER]]))
-    dx = dx.mutate(_first=first)
-    return dx.filter(dx._first == 0).drop("_first")
+    return _first_of_each(dx, ["claim_id", "dx_position", "icd10_code"], ["bene_id", ROW_NUMBER, SOURCE_FILE])
+
+
+def _record_position(records: ir.Table, files: list[str]) -> ir.IntegerValue:
+    """A record's place in (file name, record number) order as one int64 (file rank times 2^40 plus record)."""
+    rank = records[SOURCE_FILE].cases(*[(f, i) for i, f in enumerate(sorted(files))], else_=len(files))
+    return rank.cast("int64") * (1 << 40) + records[ROW_NUMBER].cast("int64")
+
+
+def _first_of_each(rows: ir.Table, key: list[str], carried: list[str]) -> ir.Table:
+    """One row per `key`: the `carried` columns (and `_position`) of the row with the least `_position`."""
+    return rows.group_by(key).agg(_position=rows._position.min(),
+                                  **{c: rows[c].argmin(rows._position) for c in carried})
 
 
 def _part_d(records: ir.Table, codes: dict) -> ir.Table:
