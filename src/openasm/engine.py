@@ -220,7 +220,7 @@ class Engine:
         query = self.con.compile(expr)
         columns = ", ".join(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
         target, staging = sql_identifier(name), sql_identifier(f"{name}__staging")
-        if scratch:
+        if scratch:  # a fresh intermediate that `expr` never reads: created in place, no swap
             self.con.con.execute(f"CREATE OR REPLACE TEMP TABLE {target} ({columns}); INSERT INTO {target} {query}")
             return
         # Stages run inside one transaction (runs.execute), which an error rolls back whole.

@@ -131,7 +131,3 @@ def _is_stored(table: ir.Table) -> bool:
 
     return isinstance(table.op(), (ops.DatabaseTable, ops.UnboundTable, ops.InMemoryTable))
 
-
-def count_source(table: ir.Table) -> int:
-    """Executed row count (for per-file record accounting)."""
-    return int(table.count().to_pyarrow().as_py())

@@ -28,6 +28,7 @@ from openasm.connectors.layout import (
     RecordLayout,
     Span,
     cut_records,
+    fits_record_length,
     fixed_width_layouts,
     has_other_blanks,
     load_layout,
@@ -146,7 +147,7 @@ class _RecordReader:
         for found in self.delivery.of(file_type):
             lines = self.engine.read_lines(found.path)
             good, bad = split_by_record_length(lines, layout, table)
-            fits = lines.line.length() == layout.record_length
+            fits = fits_record_length(lines, layout)
             counts = lines.aggregate(total=lines.count(), bad=(~fits).sum(),
                                      odd=(fits & has_other_blanks(lines.line)).sum()).to_pyarrow().to_pylist()[0]
             total, bad_count = counts["total"], counts["bad"] or 0

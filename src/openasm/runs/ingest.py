@@ -118,7 +118,8 @@ def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) 
         checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
         # Stored in file and record order: the bene_id join leaves rows in an order that differs run to run, and
         # later float sums (cost regressions) depend on the order in which they read the accepted rows.
-        checked = engine.save(f"ingest__{name}_row", numbered_rows(checked, contract, source.one_row_per_record).order_by([*POSITION]))
+        numbered = numbered_rows(checked, contract, source.one_row_per_record)
+        checked = engine.save(f"ingest__{name}_row", numbered.order_by([*POSITION]))
         duplicates = engine.save(f"ingest__{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
         quarantined = quarantined_rows(checked=checked, duplicates=duplicates, contract=contract)
         quarantine = engine.save(quarantine_name, quarantined if rejected is None

@@ -45,8 +45,9 @@ HEALTH_CONCERN = ("http://hl7.org/fhir/us/core/CodeSystem/condition-category", "
 @shared_result("cms69_followup_bmi_observations")
 def bmi_observations(c: ClinicalTables, period: MeasurementPeriod) -> ir.Table:
     """"BMI during Measurement Period": the BMI profile (LOINC 39156-5, not a negation; a resource that declares
-    only other profiles is not retrieved, `with_profile`), final/amended/corrected, value > 0 kg/m2 (another unit converted through UCUM, an unknown one never compares), effective during day of
-    the MP. `value_quantity` is replaced by the value in kg/m2."""
+    only other profiles is not retrieved, `with_profile`), final/amended/corrected, value > 0 kg/m2 (another unit
+    converted through UCUM, an unknown one never compares), effective during day of the MP.
+    `value_quantity` is replaced by the value in kg/m2."""
     obs = c.observation.mutate(value_quantity=quantity_in(c.observation.value_quantity, c.observation.value_unit,
                                                           BMI_UNIT))
     obs = obs.filter(obs.status.isin(BMI_STATUSES) & ~obs.is_not_done.fill_null(False) & (obs.value_quantity > 0))
