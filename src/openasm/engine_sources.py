@@ -33,6 +33,8 @@ from openasm.engine_csv import (
 
 ROW_NUMBER = "_row_number"
 SOURCE_FILE = "_source_file"
+# Rows a connector makes from one source record, numbered 0, 1, ... (ingest `validate.numbered_rows`).
+ROW_COPY = "_row_copy"
 MALFORMED = "_malformed"
 # Spark numbers rows per partition in the low 33 bits of monotonically_increasing_id.
 SPARK_ROW_INDEX_MASK = (1 << 33) - 1

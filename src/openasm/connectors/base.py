@@ -16,6 +16,7 @@ import ibis
 import ibis.expr.types as ir
 
 from openasm.engine import ROW_NUMBER, SOURCE_FILE, Engine
+from openasm.engine_sources import ROW_COPY
 from openasm.ingest.raw import RawTable, read_canonical_files
 from openasm.ingest.sources import scan_input_folder
 from openasm.schema.canonical import CANONICAL_TABLES
@@ -51,6 +52,8 @@ class SourceTables:
     limitations: list[Limitation] = field(default_factory=list)
     not_read: list[str] = field(default_factory=list)
     staged: list[str] = field(default_factory=list)
+    # The connector's text values carry no edge blanks (fixed-width fields are trimmed as they are cut).
+    text_trimmed: bool = False
 
     def stage(self, engine: Engine, expr: ir.Table) -> ir.Table:
         """Materialise an intermediate result (dropped after ingest): later steps and the row checks then
@@ -59,11 +62,16 @@ class SourceTables:
         self.staged.append(name)
         return engine.save(name, expr, scratch=True)
 
-    def add_part(self, table: str, part: ir.Table, files: list[str], *, one_row_per_record: bool = False) -> None:
+    def add_part(self, table: str, part: ir.Table, files: list[str], *, one_row_per_record: bool = False,
+                 row_copy: ir.IntegerValue | None = None) -> None:
         """Add raw rows of a canonical table (canonical column names, `_row_number`, `_source_file`).
-        `one_row_per_record`: the part never makes two rows from one source record (see `RawTable`)."""
-        record = self.raw.setdefault(table, RawTable(table, [], []))
-        record.one_row_per_record = one_row_per_record and (record.one_row_per_record or not record.parts)
+        `one_row_per_record`: the part never makes two rows from one source record; `row_copy`: it does, and this
+        numbers the rows of one record uniquely, in the order of the table's key (see `RawTable`)."""
+        record = self._record(table)
+        if row_copy is not None:
+            part = part.mutate(**{ROW_COPY: row_copy.cast("int64")})
+        unique = one_row_per_record or row_copy is not None
+        record.unique_positions = unique and (record.unique_positions or not record.parts)
         record.parts.append(canonical_columns(part, table))
         record.files.extend(f for f in files if f not in record.files)
 
@@ -85,9 +93,12 @@ class SourceTables:
             engine.drop(name)
         self.staged.clear()
 
+    def _record(self, table: str) -> RawTable:
+        return self.raw.setdefault(table, RawTable(table, [], [], text_trimmed=self.text_trimmed))
+
     def add_rejected(self, table: str, rejected: ir.Table) -> None:
         """Add rows the connector could not map (quarantine columns) to a canonical table's accounting."""
-        record = self.raw.setdefault(table, RawTable(table, [], []))
+        record = self._record(table)
         record.rejected = rejected if record.rejected is None else record.rejected.union(rejected)
 
 
@@ -95,7 +106,7 @@ def canonical_columns(part: ir.Table, table: str) -> ir.Table:
     """Only the contract's columns that the part has, plus the two provenance columns (helper columns of a
     connector, named with a leading underscore, are dropped here)."""
     names = [c for c in CANONICAL_TABLES[table].column_names if c in part.columns]
-    return part.select(*names, ROW_NUMBER, SOURCE_FILE)
+    return part.select(*names, ROW_NUMBER, SOURCE_FILE, *([ROW_COPY] if ROW_COPY in part.columns else []))
 
 
 def add_side_tables(engine: Engine, folder: Path, tables: SourceTables, names: tuple[str, ...]) -> None:
@@ -109,9 +120,13 @@ def add_side_tables(engine: Engine, folder: Path, tables: SourceTables, names: t
 
 
 def union_parts(parts: list[ir.Table]) -> ir.Table:
-    """Parts of one table as one: missing columns null, every column text when the parts' types differ."""
+    """Parts of one table as one: missing columns null (a missing copy number 0), every column text when the
+    parts' types differ."""
     if len(parts) == 1:
         return parts[0]
+    if any(ROW_COPY in part.columns for part in parts):
+        parts = [part if ROW_COPY in part.columns else part.mutate(**{ROW_COPY: ibis.literal(0, "int64")})
+                 for part in parts]
     names = list(dict.fromkeys(c for part in parts for c in part.columns))
     types = {c: {str(p.schema()[c]) for p in parts if c in p.columns} for c in names}
     aligned = []
@@ -120,7 +135,7 @@ def union_parts(parts: list[ir.Table]) -> ir.Table:
         for c in names:
             as_text = len(types[c]) > 1 or c not in part.columns
             value = part[c] if c in part.columns else ibis.null("string")
-            cols[c] = value.cast("string") if as_text and c not in (ROW_NUMBER,) else value
+            cols[c] = value.cast("string") if as_text and c not in (ROW_NUMBER, ROW_COPY) else value
         aligned.append(part.select(**cols))
     return ibis.union(*aligned)
 

@@ -75,7 +75,7 @@ def read_cclf(engine: Engine, folder: Path) -> SourceTables:
     if not any(delivery.of(t) for t in ("CCLF1", "CCLF5", "CCLF6")) or not delivery.of("CCLF8"):
         raise ConnectorError(f"{folder}: a CCLF delivery needs CCLF8 and at least one of CCLF1, CCLF5, CCLF6 "
                              f"(found: {', '.join(sorted(delivery.files)) or 'no CCLF files'})")
-    tables = SourceTables(FORMAT, not_read=list(delivery.not_read))
+    tables = SourceTables(FORMAT, not_read=list(delivery.not_read), text_trimmed=True)
     tables.limitations.extend(CCLF_LIMITATIONS)
     reader = _RecordReader(engine, delivery, tables)
     mapping = load_layout("cclf_mapping")
@@ -97,11 +97,12 @@ def read_cclf(engine: Engine, folder: Path) -> SourceTables:
             # Not staged here: `prepared` stores the union of every claim_line part in one pass.
             tables.add_part("claim_line", _part_b(records[name], codes), reader.files_of(name), one_row_per_record=True)
     if records["part_b_physician"] is not None:
-        tables.add_part("claim_diagnosis", _carrier_diagnoses(
-            records["part_b_physician"], reader.layouts["CCLF5"],
-            mapping["tables"]["part_b_physician"]["diagnosis_fields"], reader.files_of("part_b_physician"),
-            reader.other_blanks["CCLF5"]),
-                        reader.files_of("part_b_physician"))
+        carrier_dx = _carrier_diagnoses(records["part_b_physician"], reader.layouts["CCLF5"],
+                                        mapping["tables"]["part_b_physician"]["diagnosis_fields"],
+                                        reader.files_of("part_b_physician"), reader.other_blanks["CCLF5"])
+        # A record gives one row per position (its positions are distinct): the position numbers the copies.
+        tables.add_part("claim_diagnosis", carrier_dx, reader.files_of("part_b_physician"),
+                        row_copy=carrier_dx.dx_position.cast("int64") - 1)
     if records["part_a_diagnosis"] is not None:
         tables.add_part("claim_diagnosis", records["part_a_diagnosis"], reader.files_of("part_a_diagnosis"),
                         one_row_per_record=True)

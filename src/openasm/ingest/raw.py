@@ -35,9 +35,12 @@ class RawTable:
     rejected: ir.Table | None = None
     missing_optional_columns: dict[str, list[str]] = field(default_factory=dict)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
-    # Every part gives at most one row per source record (canonical files; connector parts that say so): the rows'
-    # (file, record) positions are then unique and need no copy numbering (`validate.numbered_rows`).
-    one_row_per_record: bool = False
+    # Every part gives at most one row per source record (canonical files; connector parts that say so), or numbers
+    # the rows it makes from one record itself (`_row_copy`): the rows' positions are then unique and need no copy
+    # numbering by a window over all rows (`validate.numbered_rows`).
+    unique_positions: bool = False
+    # Every text value is already without edge blanks (a connector's fixed-width cut trims each field).
+    text_trimmed: bool = False
 
 
 def read_canonical_files(engine: Engine, name: str, files: Iterable[Path],
@@ -48,7 +51,7 @@ def read_canonical_files(engine: Engine, name: str, files: Iterable[Path],
     files = list(files)
     dialect = dialect or CsvDialect()
     contract = CANONICAL_TABLES[name]
-    record = RawTable(name, [], [str(p) for p in files], one_row_per_record=True)
+    record = RawTable(name, [], [str(p) for p in files], unique_positions=True)
     parquet_layouts: dict[tuple[str, ...], list[Path]] = {}
     for path in files:
         is_parquet = path.suffix.lower() == ".parquet"

@@ -13,7 +13,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from openasm.engine_sources import MALFORMED, ROW_NUMBER, SOURCE_FILE
+from openasm.engine_sources import MALFORMED, ROW_COPY, ROW_NUMBER, SOURCE_FILE
 from openasm.ingest.checks import RowCheck, column_checks, parse_number, parse_value, trimmed
 from openasm.schema.contract import TableContract, is_identifier
 
@@ -24,7 +24,6 @@ FAIL_COUNT = "_fail_count"
 BENE_KNOWN = "_bene_known"
 RECORD_COLUMN = "(record)"
 TEXT, NUMBER, TYPED, FAILED = "_text__", "_number__", "_typed__", "_failed__"
-ROW_COPY = "_row_copy"
 POSITION = (SOURCE_FILE, ROW_NUMBER, ROW_COPY)
 
 QUARANTINE_SCHEMA = ibis.schema(
@@ -40,17 +39,20 @@ QUARANTINE_SCHEMA = ibis.schema(
 )
 
 
-def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table | None = None) -> ir.Table:
+def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table | None = None,
+               text_trimmed: bool = False) -> ir.Table:
     """Typed contract columns plus the first failing check and the failure count of each row.
 
     `known_bene` (one column `bene_id`) makes `bene_id` values outside it a failure ("unknown bene_id").
+    `text_trimmed`: the source trimmed every text value already (a fixed-width cut), so only blanks become null.
     A raw row whose `_malformed` is set (a record the reader could not parse) fails with that reason first.
     The query is built in steps, each a projection of the one before (trimmed text, numbers, typed values,
     one boolean per check, then the first failure and the count), so every cast, regex and check runs
     once per value: a single projection would repeat them (Ibis inlines each step into the next).
     """
     given = [c for c in contract.columns if c.name in raw.columns]
-    texts = {c.name: trimmed(raw[c.name]) for c in given if raw[c.name].type().is_string()}
+    texts = {c.name: raw[c.name].nullif("") if text_trimmed else trimmed(raw[c.name])
+             for c in given if raw[c.name].type().is_string()}
     step = _barrier(raw.mutate(**{TEXT + name: text for name, text in texts.items()}), 0)
     sources = {c.name: step[TEXT + c.name] if c.name in texts else step[c.name] for c in given}
     numbers = {c.name: parse_number(sources[c.name]) for c in given if c.ibis_type.is_numeric()}
@@ -87,6 +89,7 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
     return flagged.select(
         flagged[ROW_NUMBER].cast("int64").name(ROW_NUMBER),
         flagged[SOURCE_FILE].cast("string").name(SOURCE_FILE),
+        *([flagged[ROW_COPY].cast("int64").name(ROW_COPY)] if ROW_COPY in raw.columns else []),
         *[(flagged[TYPED + c.name] if c.name in raw.columns else ibis.null(c.ibis_type)).cast(c.ibis_type)
           .name(c.name) for c in contract.columns],
         FAIL_COLUMN, FAIL_REASON, FAIL_VALUE, FAIL_COUNT,
@@ -128,14 +131,16 @@ def _first(count: ir.IntegerValue, flags: list[ir.BooleanValue], values: list[ir
                        ibis.null(dt.string))
 
 
-def numbered_rows(checked: ir.Table, contract: TableContract, one_row_per_record: bool = False) -> ir.Table:
+def numbered_rows(checked: ir.Table, contract: TableContract, unique_positions: bool = False) -> ir.Table:
     """The checked rows with `_row_copy`, so that (`_source_file`, `_row_number`, `_row_copy`) names one row: a
     connector makes several rows from one source record (the lines and diagnoses of one EOB share its file and
     record number), and a key repeat must quarantine that row only, not every row of its record. Store the
     result before `duplicate_rows`: the numbering of rows equal in position and key is then fixed.
-    `one_row_per_record`: positions are unique, every copy number is 0 (no window over all rows)."""
-    if one_row_per_record:
-        return checked.mutate(**{ROW_COPY: ibis.literal(0, "int64")})
+    `unique_positions`: every row is alone at its (file, record) or carries the copy number its connector gave it
+    (ordered like the key within the record), so no window over all rows is needed."""
+    if unique_positions:
+        given = checked[ROW_COPY].fill_null(0) if ROW_COPY in checked.columns else ibis.literal(0, "int64")
+        return checked.mutate(**{ROW_COPY: given.cast("int64")})
     window = ibis.window(group_by=[checked[SOURCE_FILE], checked[ROW_NUMBER]],
                          order_by=[checked[k] for k in contract.key])
     return checked.mutate(**{ROW_COPY: ibis.row_number().over(window)})

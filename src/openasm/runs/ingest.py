@@ -114,11 +114,12 @@ def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) 
         record.read += count_rows(rejected)
     quarantine_name = f"ingest__int_{name}_quarantine"
     if source.parts:
-        checked_parts = [check_rows(raw=part, contract=contract, known_bene=known_bene) for part in source.parts]
+        checked_parts = [check_rows(raw=part, contract=contract, known_bene=known_bene,
+                                    text_trimmed=source.text_trimmed) for part in source.parts]
         checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
         # Stored in file and record order: the bene_id join leaves rows in an order that differs run to run, and
         # later float sums (cost regressions) depend on the order in which they read the accepted rows.
-        numbered = numbered_rows(checked, contract, source.one_row_per_record)
+        numbered = numbered_rows(checked, contract, source.unique_positions)
         checked = engine.save(f"ingest__{name}_row", numbered.order_by([*POSITION]))
         duplicates = engine.save(f"ingest__{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
         quarantined = quarantined_rows(checked=checked, duplicates=duplicates, contract=contract)
