@@ -193,6 +193,14 @@ class Engine:
         with _traced("save", name):
             return self._save(name, expr, scratch)
 
+    def for_one_reader(self, name: str, expr: ir.Table) -> ir.Table:
+        """An intermediate that one later query reads once. DuckDB plans it inside that query (storing it first
+        would write and re-read every row); Spark stores it like `save(name, expr, scratch=True)`, so that the
+        reader's plan stays small. The caller drops `name` when done (a no-op where nothing was stored)."""
+        if self.backend == "duckdb":
+            return expr
+        return self.save(name, expr, scratch=True)
+
     def _save(self, name: str, expr: ir.Table, scratch: bool = False) -> ir.Table:
         if self.backend == "duckdb":
             if self._duckdb_kind(name) == "VIEW":

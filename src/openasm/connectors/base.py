@@ -58,9 +58,15 @@ class SourceTables:
     def stage(self, engine: Engine, expr: ir.Table) -> ir.Table:
         """Materialise an intermediate result (dropped after ingest): later steps and the row checks then
         compile against a stored table instead of re-inlining every cut, join and pairing before it."""
+        return engine.save(self._scratch_name(), expr, scratch=True)
+
+    def _for_one_reader(self, engine: Engine, expr: ir.Table) -> ir.Table:
+        return engine.for_one_reader(self._scratch_name(), expr)
+
+    def _scratch_name(self) -> str:
         name = f"connector__int_{len(self.staged)}"
         self.staged.append(name)
-        return engine.save(name, expr, scratch=True)
+        return name
 
     def add_part(self, table: str, part: ir.Table, files: list[str], *, one_row_per_record: bool = False,
                  row_copy: ir.IntegerValue | None = None) -> None:
@@ -77,13 +83,13 @@ class SourceTables:
 
     def prepared(self, engine: Engine) -> dict[str, RawTable]:
         """The raw tables ready for the row checks: a table whose parts are expressions (cuts, joins, pairings)
-        is aligned and stored as one part, so its checks compile once against a stored table; parts that are
-        stored already (canonical files) are left as they are."""
+        is aligned as one part, which only its row checks read (stored first where the backend needs it, see
+        `Engine.for_one_reader`); parts that are stored already (canonical files) are left as they are."""
         for record in self.raw.values():
             if record.parts and not all(_is_stored(part) for part in record.parts):
-                record.parts = [self.stage(engine, union_parts(record.parts))]
+                record.parts = [self._for_one_reader(engine, union_parts(record.parts))]
             if record.rejected is not None:
-                record.rejected = self.stage(engine, record.rejected)
+                record.rejected = self._for_one_reader(engine, record.rejected)
         self.extra_quarantine = [self.stage(engine, q) for q in self.extra_quarantine]
         return self.raw
 

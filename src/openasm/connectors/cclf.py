@@ -303,8 +303,7 @@ def _carrier_diagnoses(records: ir.Table, layout: RecordLayout, dx_fields: list[
     is the first record of one of those spans. "First" is by file, then record (`files` in name order), found
     by hash aggregation on one position number rather than by sorting windows."""
     spans = records.filter(records[DX_SPAN].notnull())
-    spans = _first_of_each(spans.mutate(_position=_record_position(spans, files)), ["claim_id", DX_SPAN],
-                           ["bene_id", ROW_NUMBER, SOURCE_FILE])
+    spans = _first_of_each(spans.mutate(_position=_record_position(spans, files)), ["claim_id", DX_SPAN])
     span = Span(dx_fields[0], dx_fields[-1])
     dx = cut_records(spans, layout, {f"{DX_PREFIX}{i}": f for i, f in enumerate(dx_fields, start=1)}, text=DX_SPAN,
                      text_start=span.start(layout), keep=("claim_id", "bene_id", "_position"),
@@ -312,19 +311,30 @@ def _carrier_diagnoses(records: ir.Table, layout: RecordLayout, dx_fields: list[
     dx = dx.pivot_longer(s.startswith(DX_PREFIX), names_to="dx_position", names_pattern=f"{DX_PREFIX}(\\d+)",
                          values_to="icd10_code")
     dx = dx.filter(dx.icd10_code.notnull())
-    return _first_of_each(dx, ["claim_id", "dx_position", "icd10_code"], ["bene_id", ROW_NUMBER, SOURCE_FILE])
+    dx = _first_of_each(dx, ["claim_id", "dx_position", "icd10_code"])
+    return dx.mutate(**_record_at(dx._position, files))
+
+
+# A record's place in (file name, record number) order as one int64: file rank times 2^40 plus record number.
+_FILE_RANK_SHIFT = 1 << 40
 
 
 def _record_position(records: ir.Table, files: list[str]) -> ir.IntegerValue:
-    """A record's place in (file name, record number) order as one int64 (file rank times 2^40 plus record)."""
+    """The record's place in (file name, record number) order as one int64 (see `_record_at`)."""
     rank = records[SOURCE_FILE].cases(*[(f, i) for i, f in enumerate(sorted(files))], else_=len(files))
-    return rank.cast("int64") * (1 << 40) + records[ROW_NUMBER].cast("int64")
+    return rank.cast("int64") * _FILE_RANK_SHIFT + records[ROW_NUMBER].cast("int64")
 
 
-def _first_of_each(rows: ir.Table, key: list[str], carried: list[str]) -> ir.Table:
-    """One row per `key`: the `carried` columns (and `_position`) of the row with the least `_position`."""
-    return rows.group_by(key).agg(_position=rows._position.min(),
-                                  **{c: rows[c].argmin(rows._position) for c in carried})
+def _record_at(position: ir.IntegerValue, files: list[str]) -> dict[str, ir.Value]:
+    """`_row_number` and `_source_file` back from a `_record_position`."""
+    rank = (position // _FILE_RANK_SHIFT).cast("int64")
+    return {ROW_NUMBER: position % _FILE_RANK_SHIFT,
+            SOURCE_FILE: rank.cases(*[(i, f) for i, f in enumerate(sorted(files))], else_=ibis.null("string"))}
+
+
+def _first_of_each(rows: ir.Table, key: list[str]) -> ir.Table:
+    """One row per `key`: the least `_position` and the `bene_id` of the row that has it."""
+    return rows.group_by(key).agg(_position=rows._position.min(), bene_id=rows.bene_id.argmin(rows._position))
 
 
 def _part_d(records: ir.Table, codes: dict) -> ir.Table:

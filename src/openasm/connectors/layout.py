@@ -132,7 +132,8 @@ def cut_records(lines: ir.Table, layout: RecordLayout, columns: dict[str, str], 
                 text_start: int = 1, spans: dict[str, Span] | None = None, keep: tuple[str, ...] = (),
                 other_blanks: bool = True) -> ir.Table:
     """`columns` (output name -> field name) cut from each record's `text` (the record, or a `Span` of it that
-    begins at `text_start`), `spans` as untrimmed text, plus the `keep` columns, `_row_number` and `_source_file`.
+    begins at `text_start`), `spans` as untrimmed text, plus the `keep` columns, `_row_number` and `_source_file`
+    (where `lines` has them).
     Records with a tab, CR or LF (rare) are cut apart with the regex trim; the rest with the cheap SQL TRIM,
     a little over half the regex's time (both give the same values). `other_blanks` False: the caller counted no such
     record, so every record is cut in one pass."""
@@ -145,7 +146,7 @@ def cut_records(lines: ir.Table, layout: RecordLayout, columns: dict[str, str], 
             **{out: cut_field(source, layout, field, spaces_only=spaces_only, text_start=text_start)
                for out, field in columns.items()},
             **{out: source.substr(span.start(layout) - text_start, span.width(layout)) for out, span in spans.items()},
-            **{ROW_NUMBER: records[ROW_NUMBER], SOURCE_FILE: records[SOURCE_FILE]},
+            **{c: records[c] for c in (ROW_NUMBER, SOURCE_FILE) if c in records.columns},
         )
 
     if not other_blanks:
