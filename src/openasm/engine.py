@@ -43,6 +43,7 @@ BackendName = Literal["duckdb", "pyspark"]
 BACKENDS: tuple[str, ...] = ("duckdb", "pyspark")
 DELIMITED_SUFFIXES = (".csv", ".txt", ".psv", ".tsv")
 DUCKDB_FILE = "openasm.duckdb"
+SPARK_MASTER_ENV, WAREHOUSE_ENV = "OPENASM_SPARK_MASTER", "OPENASM_WAREHOUSE"
 SCRATCH = "tmp-openasm"
 # DuckDB's own default is 80% of the machine; a fixed budget keeps a run's memory flat as inputs grow
 # (operators spill beyond it). OPENASM_MEMORY_LIMIT or --memory-limit changes it.
@@ -84,6 +85,11 @@ class Engine:
     _spark: Any = field(default=None, repr=False)
     warehouse: str | None = None
     _warehouse: Warehouse | None = field(default=None, repr=False)
+
+    @property
+    def spark_master(self) -> str | None:
+        """The Spark master URL this engine runs on (None on DuckDB)."""
+        return self._spark.sparkContext.master if self._spark is not None else None
 
     # ---- reading source files -------------------------------------------------------------
     def read_source(self, path: Path, delimiter: str | None = None, encoding: str = "utf-8") -> ir.Table:
@@ -378,8 +384,8 @@ def connect(
         # CSV records are numbered in file order by an ordered scan.
         con.raw_sql("SET preserve_insertion_order = true").fetchall()
         return Engine("duckdb", con, run_dir)
-    master = spark_master or os.environ.get("OPENASM_SPARK_MASTER", DEFAULT_MASTER)
-    location = warehouse or os.environ.get("OPENASM_WAREHOUSE") or (
+    master = spark_master or os.environ.get(SPARK_MASTER_ENV, DEFAULT_MASTER)
+    location = warehouse or os.environ.get(WAREHOUSE_ENV) or (
         (run_dir or Path.cwd()) / SPARK_TABLES)
     return _connect_spark(run_dir, master, warehouse_uri(location))
 

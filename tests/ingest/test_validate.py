@@ -158,3 +158,52 @@ def test_key_repeat_quarantines_that_row_only_when_a_record_gives_several_rows(e
     assert kept == [("C1", 1), ("C1", 2), ("C1", 3), ("C2", 1)]
     assert [(r["row_number"], r["reason"]) for r in engine.fetch(quarantine).to_pylist()] == [
         (2, "duplicate key (claim_id, dx_position) of an earlier row")]
+
+
+def test_copy_numbers_given_by_a_connector_give_the_same_verdicts(engine_for):
+    """A connector that numbers the rows it makes from one record (`row_copy`) skips the numbering window over
+    all rows and still quarantines only the repeat."""
+    import ibis
+
+    from openasm.connectors.base import SourceTables
+    from openasm.engine import ROW_NUMBER, SOURCE_FILE
+    from openasm.runs.ingest import ingest_table
+
+    engine = engine_for("duckdb")
+    rows = [("C1", 1, "I50.22", 1), ("C1", 2, "E119", 1), ("C1", 3, "I10", 1), ("C1", 2, "E119", 2),
+            ("C2", 1, "I10", 2)]
+    raw = ibis.memtable({"claim_id": [r[0] for r in rows], "bene_id": ["B1"] * len(rows),
+                         "dx_position": [str(r[1]) for r in rows], "icd10_code": [r[2] for r in rows],
+                         ROW_NUMBER: [r[3] for r in rows], SOURCE_FILE: ["f"] * len(rows)})
+    single = ibis.memtable({"claim_id": ["C3"], "bene_id": ["B1"], "dx_position": ["1"], "icd10_code": ["I10"],
+                            ROW_NUMBER: [1], SOURCE_FILE: ["g"]})
+    tables = SourceTables("test")
+    tables.add_part("claim_diagnosis", raw, ["f"], row_copy=raw.dx_position.cast("int64") - 1)
+    tables.add_part("claim_diagnosis", single, ["g"], one_row_per_record=True)
+    source = tables.prepared(engine)["claim_diagnosis"]
+    assert source.unique_positions
+    record, accepted, quarantine = ingest_table(engine, source, None)
+    assert (record.read, record.accepted, record.quarantined) == (6, 5, 1) and record.reconciles
+    assert [(r["row_number"], r["reason"]) for r in engine.fetch(quarantine).to_pylist()] == [
+        (2, "duplicate key (claim_id, dx_position) of an earlier row")]
+    tables.add_part("claim_diagnosis", single, ["g"])  # a part without copy numbers: the window is needed again
+    assert not tables.raw["claim_diagnosis"].unique_positions
+
+
+def test_text_a_connector_trimmed_is_checked_like_any_text(engine_for):
+    """`text_trimmed` skips only the edge-blank trimming: blanks still become null, every check still runs."""
+    import ibis
+
+    from openasm.engine import ROW_NUMBER, SOURCE_FILE
+    from openasm.ingest.validate import check_rows
+
+    engine = engine_for("duckdb")
+    raw = ibis.memtable({"claim_id": ["C1", "C2", ""], "bene_id": ["B1", "B1", "B1"],
+                         "dx_position": ["1", "x", "1"], "icd10_code": ["I10", "I10", "I10"],
+                         ROW_NUMBER: [1, 2, 3], SOURCE_FILE: ["f"] * 3})
+    contract = CANONICAL_TABLES["claim_diagnosis"]
+    verdicts = [engine.fetch(check_rows(raw=raw, contract=contract, text_trimmed=flag).order_by(ROW_NUMBER))
+                .to_pylist() for flag in (False, True)]
+    assert verdicts[0] == verdicts[1]
+    assert [(r["claim_id"], r["_fail_column"]) for r in verdicts[1]] == [
+        ("C1", None), ("C2", "dx_position"), (None, "claim_id")]

@@ -18,11 +18,13 @@ from openasm.cli.common import (
     MasterOpt,
     PyOpt,
     SetOpt,
+    WarehouseOpt,
     console,
     err_console,
     fail,
     load_rules,
     open_engine,
+    open_run,
     parse_years,
     print_counts,
     print_published,
@@ -80,6 +82,7 @@ def ingest(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create or update")] = Path("openasm-run"),
     backend: BackendOpt = "duckdb",
     spark_master: MasterOpt = None,
+    warehouse: WarehouseOpt = None,
     force: ForceOpt = False,
     source_format: Annotated[str, typer.Option(
         "--format", help="auto (recognised from the files), canonical, cclf, bcda, bluebutton or rif")] = "auto",
@@ -105,7 +108,7 @@ def ingest(
     except CsvFormatError as err:
         fail(str(err))
     rules = load_rules(py, set_)
-    engine = open_engine(backend, out, spark_master)
+    engine = open_engine(backend, out, spark_master, warehouse)
     inputs = IngestInputs(input_dir, source_format, dialect, csv_copies)
     result = run_stage(run_ingest, out, rules, inputs, title="ingesting", backend=backend, spark_master=spark_master,
                        engine=engine, errors=(IngestFileError,), force=force)
@@ -140,13 +143,14 @@ def ingest_835(
     set_: SetOpt = None,
     backend: BackendOpt = "duckdb",
     spark_master: MasterOpt = None,
+    warehouse: WarehouseOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Read Medicare remittances (X12 835): every service line accepted or quarantined, and the practice's Part B
     base per NPI x TIN for the performance year (remittance_part_b_base), which `openasm payment` then uses."""
     from openasm.runs.remittance import RemittanceInputs, run_ingest_835
 
-    engine = open_engine(backend, out, spark_master)
+    engine = open_run(out, backend, spark_master, create=True, warehouse=warehouse)
     result = run_stage(run_ingest_835, out, load_rules(py, set_), RemittanceInputs(tuple(paths)),
                        title="ingesting remittances", backend=backend, spark_master=spark_master, engine=engine,
                        force=force)

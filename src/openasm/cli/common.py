@@ -3,6 +3,7 @@ running one stage through `runs.stage.execute_stage` with progress and a table o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
@@ -23,7 +24,11 @@ err_console = Console(stderr=True)
 
 RunArg = Annotated[Path, typer.Argument(help="Run folder")]
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="duckdb (default) or pyspark")]
-MasterOpt = Annotated[Optional[str], typer.Option("--spark-master", help="Spark master URL (default local[2])")]
+MasterOpt = Annotated[Optional[str], typer.Option(
+    "--spark-master", help="Spark master URL (default: OPENASM_SPARK_MASTER, else the run's, else local[2])")]
+WarehouseOpt = Annotated[Optional[str], typer.Option(
+    "--warehouse", help="Spark: where the run's tables live, a URI (file://, s3a://, abfss://) or a path (default: "
+    "OPENASM_WAREHOUSE, else <run>/spark-tables); recorded in the run's manifest for later commands")]
 PyOpt = Annotated[int, typer.Option("--py", help="Performance year")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a rule: name=value (repeatable)")]
 ForceOpt = Annotated[bool, typer.Option(
@@ -79,24 +84,32 @@ def parse_years(text: str) -> tuple[int, int]:
     return first_year, last_year
 
 
-def open_engine(backend: str, run_dir: Path, spark_master: str | None = None):
+def open_engine(backend: str, run_dir: Path, spark_master: str | None = None, warehouse: str | None = None):
     from openasm.engine import EngineError, connect
 
     try:
-        return connect(backend, run_dir, spark_master=spark_master)
+        return connect(backend, run_dir, spark_master=spark_master, warehouse=warehouse)
     except EngineError as err:
         fail(str(err))
 
 
-def open_run(run_dir: Path, backend: str, spark_master: str | None):
-    """Reopen a run folder with the backend that ingested it."""
-    from openasm.schema.run_folder import read_manifest
+def open_run(run_dir: Path, backend: str, spark_master: str | None, *, create: bool = False,
+             warehouse: str | None = None):
+    """Reopen a run folder with the backend that ingested it: on Spark, its recorded warehouse (where its tables
+    are) and, unless `spark_master` or OPENASM_SPARK_MASTER names another, its recorded master. `create`: a
+    folder without a run yet is opened with `backend`, `spark_master` and `warehouse` (the ingest commands)."""
+    from openasm.engine import SPARK_MASTER_ENV
+    from openasm.schema.run_folder import read_manifest, read_manifest_if_any
 
     try:
-        manifest = read_manifest(run_dir)
+        manifest = read_manifest_if_any(run_dir) if create else read_manifest(run_dir)
     except FileNotFoundError as err:
         fail(str(err))
-    return open_engine(manifest.get("backend", backend), run_dir, spark_master)
+    if not manifest:
+        return open_engine(backend, run_dir, spark_master, warehouse)
+    spark = manifest.get("spark") or {}
+    master = spark_master or os.environ.get(SPARK_MASTER_ENV) or spark.get("master")
+    return open_engine(manifest.get("backend", backend), run_dir, master, warehouse or spark.get("warehouse"))
 
 
 def run_stage(runner: Any, run_dir: Path, rules: Any, inputs: Any, *, title: str, backend: str,

@@ -18,10 +18,12 @@ from openasm.cli.common import (
     PyOpt,
     RunArg,
     SetOpt,
+    WarehouseOpt,
     console,
     fail,
     load_rules,
     open_engine,
+    open_run,
     print_counts,
     run_stage,
     run_year_stage,
@@ -33,7 +35,10 @@ def ingest_fhir(
     paths: Annotated[list[Path], typer.Argument(help="FHIR JSON/NDJSON files or folders (Bundles, single "
                                                     "resources, bulk-export NDJSON, .gz allowed)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create or update")] = Path("openasm-run"),
-    backend: Annotated[str, typer.Option("--backend", help="duckdb or pyspark")] = "duckdb",
+    backend: Annotated[str, typer.Option("--backend", help="duckdb or pyspark (a new run; an existing run keeps "
+                                                           "its own)")] = "duckdb",
+    spark_master: MasterOpt = None,
+    warehouse: WarehouseOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Read FHIR R4 resources into the clinical tables; every resource is accepted or quarantined with a reason."""
@@ -44,9 +49,9 @@ def ingest_fhir(
         discover_fhir_files(paths)
     except FhirInputError as err:
         fail(str(err))
-    engine = open_engine(backend, out)
+    engine = open_run(out, backend, spark_master, create=True, warehouse=warehouse)
     result = run_stage(run_fhir_ingest, out, None, FhirInputs(tuple(paths)), title="reading FHIR files",
-                       backend=backend, spark_master=None, engine=engine, errors=(FhirInputError,), force=force)
+                       backend=backend, spark_master=spark_master, engine=engine, errors=(FhirInputError,), force=force)
     table = Table(title=f"FHIR ingest into {out}")
     for column in ("resources read", "accepted", "quarantined", "warnings (kept)", "reconciles"):
         table.add_column(column, justify="right")

@@ -14,12 +14,15 @@ from openasm.cli.app import app
 from openasm.cli.claims import cost, episodes, ingest, summarize, synth, write_source_format
 from openasm.cli.common import (
     BackendOpt,
+    MasterOpt,
     PyOpt,
     SetOpt,
+    WarehouseOpt,
     console,
     fail,
     load_rules,
     run_year_stage,
+    warn,
 )
 from openasm.cli.model import participate, payment, score
 from openasm.cli.quality import ingest_fhir, quality, synth_fhir
@@ -49,7 +52,12 @@ def report(
     path = write_report(run_dir, out or run_dir, rules, lead={"index.html": outlook} if outlook else None)
     console.print(f"report: {path}")
     if pdf:
-        written = write_board_pdf(run_dir, (out or run_dir) / PDF_NAME, npi=npi, tin=tin, suppress=not no_suppress)
+        try:
+            written = write_board_pdf(run_dir, (out or run_dir) / PDF_NAME, npi=npi, tin=tin,
+                                      suppress=not no_suppress)
+        except ValueError as err:  # nothing to put before a board (no scored participant, unknown NPI/TIN)
+            warn(f"no board report: {err}")
+            return
         console.print(f"board report: {written}")
 
 
@@ -60,8 +68,11 @@ def demo(
     seed: Annotated[int, typer.Option("--seed")] = 1,
     py: PyOpt = 2027,
     backend: BackendOpt = "duckdb",
+    spark_master: MasterOpt = None,
+    warehouse: WarehouseOpt = None,
     source_format: Annotated[str, typer.Option("--format", help="Run from canonical (default), cclf, bcda, "
                                                "bluebutton or rif files of the synthetic world")] = "canonical",
+    set_: SetOpt = None,
 ) -> None:
     """Synthetic world (in a source format with --format) → ingest → episodes → cost → participation → synthetic EHR and feeds → quality → scores →
     payment → HTML report and board PDF."""
@@ -85,28 +96,29 @@ def demo(
     synth(out=world, benes=benes, seed=seed, years=f"{py - 3}-{py}", chunk_benes=25_000, source_format=None)
     source = world if source_format == "canonical" else write_source_format(
         world, source_format, out / f"synthetic-{source_format}")
-    ingest(input_dir=source, out=run, backend=backend, spark_master=None, force=False, source_format=source_format)
-    summarize(run_dir=run, py=py, set_=None, backend=backend, spark_master=None)
-    episodes(run_dir=run, py=py, set_=None, ndc_class_map=None, code_lists=None, backend=backend,
-             spark_master=None)
-    cost(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None)
-    participate(run_dir=run, py=[py], years=None, selected_areas=None, prior=None, compare_with=None, set_=None,
-                code_lists=None, backend=backend, spark_master=None)
+    ingest(input_dir=source, out=run, backend=backend, spark_master=spark_master, warehouse=warehouse, force=False,
+           source_format=source_format, py=py, set_=set_)
+    stage = {"set_": set_, "backend": backend, "spark_master": spark_master}
+    summarize(run_dir=run, py=py, **stage)
+    episodes(run_dir=run, py=py, ndc_class_map=None, code_lists=None, **stage)
+    cost(run_dir=run, py=py, code_lists=None, **stage)
+    participate(run_dir=run, py=[py], years=None, selected_areas=None, prior=None, compare_with=None,
+                code_lists=None, **stage)
     feeds_dir = out / "synthetic-feeds"
     feeds = generate_model_feeds(world, feeds_dir, py, seed=seed,
                                  participant=pq.read_table(run / "outputs" / "participant.parquet"))
     console.print(f"synthetic feeds: {', '.join(f'{k} ({v:,} rows)' for k, v in feeds.rows.items())}")
     run_year_stage(run_participant_list_comparison, run, ParticipantListInputs(feeds.files["participant_list"]),
-                   title="participant list comparison", py=py, set_=None, backend=backend, spark_master=None)
+                   title="participant list comparison", py=py, **stage)
     synth_fhir(world=world, out=out / "synthetic-ehr", py=py, seed=seed, copies=1)
-    ingest_fhir(paths=[out / "synthetic-ehr"], out=run, backend=backend, force=False)
+    ingest_fhir(paths=[out / "synthetic-ehr"], out=run, backend=backend, spark_master=spark_master, force=False)
     quality(run_dir=run, py=py, q220=feeds.files.get("q220"), q492=feeds.files.get("q492"), qpp_json=None,
-            qrda3=None, group_reporting=None, set_=None, code_lists=None, backend=backend, spark_master=None)
+            qrda3=None, group_reporting=None, code_lists=None, **stage)
     # PY2027 MIPS benchmarks are unpublished and a synthetic cohort has too few reporters for its own, so the
     # demo scores quality against the PY2026 MIPS benchmarks (an explicit, recorded override).
     score(run_dir=run, py=py, attestation=feeds.files.get("ia_pi_attestation"), euc=None, practice_size=None,
-          benchmarks=None, set_=[f"quality.benchmark_fallback_py={py - 1}"], code_lists=None, backend=backend,
-          spark_master=None)
-    payment(run_dir=run, py=py, set_=None, code_lists=None, backend=backend, spark_master=None, part_b_base="auto")
-    report(run_dir=run, out=out, py=py, set_=None, pdf=True, npi=None, tin=None, no_suppress=False)
+          benchmarks=None, code_lists=None, **{**stage, "set_": [f"quality.benchmark_fallback_py={py - 1}",
+                                                                  *(set_ or [])]})
+    payment(run_dir=run, py=py, code_lists=None, part_b_base="auto", **stage)
+    report(run_dir=run, out=out, py=py, set_=set_, pdf=True, npi=None, tin=None, no_suppress=False)
     console.print(f"[bold green]demo finished[/] in {time.perf_counter() - started:.0f} s: {out / 'index.html'}")

@@ -56,7 +56,7 @@ class SourceTables:
     text_trimmed: bool = False
 
     def stage(self, engine: Engine, expr: ir.Table) -> ir.Table:
-        """Materialise an intermediate result (dropped after ingest): later steps and the row checks then
+        """Materialise an intermediate result that several later steps read (dropped after ingest): they then
         compile against a stored table instead of re-inlining every cut, join and pairing before it."""
         return engine.save(self._scratch_name(), expr, scratch=True)
 
@@ -109,8 +109,8 @@ class SourceTables:
 
 
 def canonical_columns(part: ir.Table, table: str) -> ir.Table:
-    """Only the contract's columns that the part has, plus the two provenance columns (helper columns of a
-    connector, named with a leading underscore, are dropped here)."""
+    """Only the contract's columns that the part has, plus the provenance columns (file, record and, where the
+    connector numbered them, copy; its other helper columns, named with a leading underscore, are dropped)."""
     names = [c for c in CANONICAL_TABLES[table].column_names if c in part.columns]
     return part.select(*names, ROW_NUMBER, SOURCE_FILE, *([ROW_COPY] if ROW_COPY in part.columns else []))
 

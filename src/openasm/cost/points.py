@@ -10,6 +10,7 @@ an independent scalar version (numpy interpolation) for tests and worked example
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,6 +80,13 @@ def score_cost_points(*, measure_score: ir.Table, knots: ir.Table, rules: RulesF
     return joined.select(
         *measure_score.columns, **{POINTS: ibis.ifelse(scored, points, ibis.null("float64"))}
     )
+
+
+def has_knot_values(knot_row: Mapping[str, Any], rules: RulesForYear) -> bool:
+    """Every knot of the row has a value: a measure with too few entities at the case minimum gets null knots
+    (no benchmark), and then no points (`achievement_points`)."""
+    values = [knot_row[k.column] for k in knots_in_table(list(knot_row), rules)]
+    return bool(values) and all(v is not None and math.isfinite(float(v)) for v in values)
 
 
 def knot_pairs(knot_row: Mapping[str, Any], rules: RulesForYear) -> list[tuple[float, float]]:

@@ -21,7 +21,7 @@ from statistics import NormalDist
 import numpy as np
 
 from openasm.cost.benchmarks import band_knots, recover_band_parameters
-from openasm.cost.points import knot_pairs, piecewise_points
+from openasm.cost.points import has_knot_values, knot_pairs, piecewise_points
 from openasm.decide.run_tables import RunTables
 from openasm.rules import RulesError
 from openasm.scoring import formulas as f
@@ -89,6 +89,8 @@ def cost_pct_levels(run: RunTables, cohort: str) -> np.ndarray:
     if measure not in knot_rows:
         raise RulesError(f"the run has no cost benchmark knots for {measure}: run `openasm cost` first")
     row = {k: v for k, v in knot_rows[measure].items() if k != "measure_id"}
+    if not has_knot_values(row, run.rules):
+        raise RulesError(f"the run has no cost benchmark for {measure}: too few entities met the case minimum")
     knots = band_knots(run.rules)
     cut_points = {k.percentile_key: float(row[k.column]) for k in knots if k.percentile_key is not None}
     band = recover_band_parameters(cut_points, knots)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openasm.cost.points import knot_pairs
+from openasm.cost.points import has_knot_values, knot_pairs
 from openasm.decide.run_tables import RunTables
 from openasm.payment.dollars import growth_over_lag
 from openasm.scoring.quality_benchmarks import KEY
@@ -186,11 +186,12 @@ def load_subject(run: RunTables, npi: str | None = None, tin: str | None = None)
                      "cost_measure_id", "cost_entity_level", "npi", "min_submission_met")
     score = {c: np.asarray([r.get(c) for r in pay], dtype=object) for c in score_columns}
     quality, other = _quality_rows(run, npis)
-    knots_by_measure = {r["measure_id"]: r for r in run.rows("cost_benchmark_knots")}
+    knots_by_measure = {r["measure_id"]: {k: v for k, v in r.items() if k != "measure_id"}
+                        for r in run.rows("cost_benchmark_knots")}
+    knots_by_measure = {m: row for m, row in knots_by_measure.items() if has_knot_values(row, run.rules)}
     cost_rows = [_cost_row(run, {c: r.get(c) for c in score_columns}) for r in pay]
-    knots = [knot_pairs({k: v for k, v in knots_by_measure[r["measure_id"]].items() if k != "measure_id"},
-                        run.rules) if r is not None and r["measure_id"] in knots_by_measure else None
-             for r in cost_rows]
+    knots = [knot_pairs(knots_by_measure[r["measure_id"]], run.rules)
+             if r is not None and r["measure_id"] in knots_by_measure else None for r in cost_rows]
     dollars: dict[str, list[float]] = {}
     for d in run.rows("adjustment_dollars"):
         dollars.setdefault(str(d["npi"]), []).append(d)

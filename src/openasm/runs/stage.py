@@ -181,6 +181,9 @@ def write_manifest(run_dir: Path, *, engine: Engine, rules: RulesForYear | Seque
     existing: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     existing.update({"openasm_version": __version__, "backend": engine.backend,
                      "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    if engine.backend == "pyspark":
+        # Later commands reopen the run's tables where they are (cli.common.open_run).
+        existing["spark"] = {"master": engine.spark_master, "warehouse": engine.warehouse}
     if isinstance(rules, RulesForYear):
         existing["performance_year"] = rules.performance_year
         for key, rows in rules_rows([rules]).items():
