@@ -285,6 +285,14 @@ class Engine:
         else:
             self._warehouse.delete(self._spark_table_uri(name))
 
+    def drop_lines(self, lines: ir.Table) -> None:
+        """Forget a `read_lines` table (its records are cut and stored)."""
+        name = lines.get_name()
+        if self.backend == "duckdb":
+            self.con.drop_table(name, force=True)
+        else:
+            self._spark.catalog.dropTempView(name)
+
     def count(self, expr: ir.Table) -> int:
         """Executed row count of a table expression."""
         return int(expr.count().to_pyarrow().as_py())

@@ -84,12 +84,14 @@ def read_cclf(engine: Engine, folder: Path) -> SourceTables:
         crosswalk = ibis.memtable({"_previous_id": [], "_current_id": []}, schema={"_previous_id": "string",
                                                                                  "_current_id": "string"})
     mbi_map = tables.stage(engine, current_mbi_map(crosswalk=crosswalk))
-    records = {name: reader.cut(name, table, mapping) for name, table in (
-        ("part_a_header", "claim_line"), ("part_a_line", "claim_line"), ("part_a_diagnosis", "claim_diagnosis"),
-        ("part_b_physician", "claim_line"), ("part_b_dme", "claim_line"), ("part_d", "pharmacy_claim"),
-        ("beneficiary", "beneficiary"))}
-    records = {name: tables.stage(engine, apply_mbi_map(t, mbi_map)) if t is not None else None
-               for name, t in records.items()}
+    reader.release("mbi_crosswalk")
+    records: dict[str, ir.Table | None] = {}
+    for name, table in (("part_a_header", "claim_line"), ("part_a_line", "claim_line"),
+                        ("part_a_diagnosis", "claim_diagnosis"), ("part_b_physician", "claim_line"),
+                        ("part_b_dme", "claim_line"), ("part_d", "pharmacy_claim"), ("beneficiary", "beneficiary")):
+        cut = reader.cut(name, table, mapping)
+        records[name] = tables.stage(engine, apply_mbi_map(cut, mbi_map)) if cut is not None else None
+        reader.release(name)
     codes = mapping["codes"]
     _part_a(engine, records, codes, tables)
     for name in ("part_b_physician", "part_b_dme"):
@@ -130,6 +132,7 @@ class _RecordReader:
         self.layouts: dict[str, RecordLayout] = fixed_width_layouts("cclf_records")
         self._files: dict[str, list[str]] = {}
         self._lines: dict[str, ir.Table | None] = {}
+        self._line_tables: dict[str, list[ir.Table]] = {}
         self.other_blanks: dict[str, bool] = {}  # a file of the type has records with tabs, CRs or LFs
 
     def files_of(self, name: str) -> list[str]:
@@ -142,11 +145,20 @@ class _RecordReader:
             self._lines[file_type] = self._read(file_type, table)
         return self._lines[file_type]
 
+    def release(self, name: str) -> None:
+        """Drop the stored lines of the file type behind record `name` once its records are cut and stored: a
+        national delivery's text would otherwise stay in the spill folder until the end of ingest."""
+        file_type = load_layout("cclf_mapping")["tables"][name]["file"]
+        for lines in self._line_tables.pop(file_type, []):
+            self.engine.drop_lines(lines)
+        self._lines.pop(file_type, None)
+
     def _read(self, file_type: str, table: str) -> ir.Table | None:
         layout = self.layouts[file_type]
         good_parts = []
         for found in self.delivery.of(file_type):
             lines = self.engine.read_lines(found.path)
+            self._line_tables.setdefault(file_type, []).append(lines)
             good, bad = split_by_record_length(lines, layout, table)
             fits = fits_record_length(lines, layout)
             counts = lines.aggregate(total=lines.count(), bad=(~fits).sum(),
@@ -154,6 +166,7 @@ class _RecordReader:
             total, bad_count = counts["total"], counts["bad"] or 0
             self.other_blanks[file_type] = self.other_blanks.get(file_type, False) or bool(counts["odd"])
             if bad_count:
+                bad = self.tables.stage(self.engine, bad)  # kept: the lines are dropped once cut (`release`)
                 if table in ("claim_line", "claim_diagnosis", "pharmacy_claim", "beneficiary"):
                     self.tables.add_rejected(table, bad)
                 else:
