@@ -36,7 +36,8 @@ from openasm.engine_sources import (
     spark_parquet_frame,
     sql_identifier,
 )
-from openasm.engine_spark import DEFAULT_MASTER, SPARK_TABLES, Warehouse, spark_session, table_uri, warehouse_uri
+from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, spark_session,
+                                  table_uri, warehouse_uri)
 from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
 
 BackendName = Literal["duckdb", "pyspark"]
@@ -217,7 +218,7 @@ class Engine:
         staging = target + ".tmp"
         self._warehouse.delete(staging)
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
-        frame = _conform_spark_floats(self.con._session.sql(self.con.compile(expr)), expr.schema())
+        frame = conform_spark_floats(self.con._session.sql(self.con.compile(expr)), expr.schema())
         frame.write.parquet(staging)
         self._warehouse.delete(target)
         self._warehouse.rename(staging, target)
@@ -335,18 +336,6 @@ class Engine:
         scratch = self._scratch()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _conform_spark_floats(frame: Any, schema: Any) -> Any:
-    """Spark SQL reads a bare decimal literal (a rule value such as 0.09) as DECIMAL even where Ibis typed it
-    float64; store such columns as DOUBLE so a table has the same types on every backend."""
-    from pyspark.sql.functions import col
-    from pyspark.sql.types import DecimalType
-
-    for column in frame.schema.fields:
-        if isinstance(column.dataType, DecimalType) and column.name in schema and schema[column.name].is_floating():
-            frame = frame.withColumn(column.name, col(column.name).cast("double"))
-    return frame
 
 
 def _lines_name(path: Path) -> str:

@@ -84,3 +84,15 @@ def spark_session(master: str, warehouse: str, app_name: str = "openasm") -> Any
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def conform_spark_floats(frame: Any, schema: Any) -> Any:
+    """Spark SQL reads a bare decimal literal (a rule value such as 0.09) as DECIMAL even where Ibis typed it
+    float64; store such columns as DOUBLE so a table has the same types on every backend."""
+    from pyspark.sql.functions import col
+    from pyspark.sql.types import DecimalType
+
+    for column in frame.schema.fields:
+        if isinstance(column.dataType, DecimalType) and column.name in schema and schema[column.name].is_floating():
+            frame = frame.withColumn(column.name, col(column.name).cast("double"))
+    return frame
