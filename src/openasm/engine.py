@@ -143,9 +143,10 @@ class Engine:
         if not Path(path).is_file():
             raise EngineError(f"{path}: no such file")
         try:
-            if self.backend == "duckdb":
-                return self._read_lines_duckdb(Path(path))
-            return self._read_lines_spark(Path(path))
+            with _traced("lines", Path(path).name):
+                if self.backend == "duckdb":
+                    return self._read_lines_duckdb(Path(path))
+                return self._read_lines_spark(Path(path))
         except EngineError:
             raise
         except Exception as err:

@@ -157,3 +157,35 @@ def test_folder_without_a_cclf_delivery_is_a_clear_error(tmp_path, engine_for):
     write_cclf_file(tmp_path, "CCLF5", [_carrier("0000000000001", 1, "0", 50, "2012-09-02")])
     with pytest.raises(ConnectorError, match="needs CCLF8.*found: CCLF5"):
         read_cclf(engine_for("duckdb"), tmp_path)
+
+
+def _part_d_event(claim: str, adjustment: str, loaded: str, ndc: str | None, rx: str = "000000000101",
+                  **extra) -> dict:
+    return {"CUR_CLM_UNIQ_ID": claim, "BENE_MBI_ID": MBI, "CLM_LINE_NDC_CD": ndc, "CLM_TYPE_CD": "01",
+            "CLM_LINE_FROM_DT": "2012-08-01", "PRVDR_SRVC_ID_QLFYR_CD": "01", "CLM_SRVC_PRVDR_GNRC_ID_NUM": "1234567893",
+            "CLM_DSPNSNG_STUS_CD": "P", "CLM_LINE_SRVC_UNIT_QTY": "30", "CLM_LINE_DAYS_SUPLY_QTY": "30",
+            "PRVDR_PRSBNG_ID_QLFYR_CD": "01", "CLM_PRSBNG_PRVDR_GNRC_ID_NUM": "1234567893",
+            "CLM_ADJSMT_TYPE_CD": adjustment, "CLM_EFCTV_DT": loaded, "CLM_IDR_LD_DT": loaded,
+            "CLM_LINE_RX_SRVC_RFRNC_NUM": rx, "CLM_LINE_RX_FILL_NUM": "1", **extra}
+
+
+def test_part_d_versions_point_at_the_first_original_of_their_key(tmp_path, engine_for):
+    """§3.3: an adjustment and a deletion point at the first processed original of their six-field key (MR_MBI
+    included); a deletion without an NDC takes that original's. A key without versions points at nothing, and
+    a version whose key has no original keeps no target."""
+    write_cclf_file(tmp_path, "CCLF7", [
+        _part_d_event("0000000000002", "0", "2012-08-09", "00002323401"),
+        _part_d_event("0000000000001", "0", "2012-08-03", "00002323402"),
+        _part_d_event("0000000000003", "2", "2012-08-20", "00002323403"),
+        _part_d_event("0000000000004", "1", "2012-09-01", None),
+        _part_d_event("0000000000005", "0", "2012-08-03", "00002323405", rx="000000000202"),
+        _part_d_event("0000000000006", "1", "2012-09-01", None, rx="000000000303")])
+    write_cclf_file(tmp_path, "CCLF5", [_carrier("0000000000009", 1, "0", 50, "2012-09-02")])
+    write_cclf_file(tmp_path, "CCLF8", [bene(MBI)])
+    tables = read_cclf(engine_for("duckdb"), tmp_path)
+    events = {r["claim_id"]: r for r in tables.raw["pharmacy_claim"].parts[0].to_pyarrow().to_pylist()}
+    assert {c: (r["claim_adjustment_type"], r["original_claim_id"], r["ndc_code"]) for c, r in events.items()} == {
+        "0000000000001": ("original", None, "00002323402"), "0000000000002": ("original", None, "00002323401"),
+        "0000000000003": ("adjustment", "0000000000001", "00002323403"),
+        "0000000000004": ("cancel", "0000000000001", "00002323402"),
+        "0000000000005": ("original", None, "00002323405"), "0000000000006": ("cancel", None, None)}

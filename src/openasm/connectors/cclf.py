@@ -213,16 +213,29 @@ def _signed(records: ir.Table, kind: ir.StringValue, columns: tuple[str, ...]) -
 def _with_pairs(records: ir.Table, family: ir.StringValue, kind: ir.StringValue,
                 claim_amount: Callable[[ir.Table], ir.StringValue]) -> ir.Table:
     """Records plus `original_claim_id` from pairing cancellations within their natural key (cclf_chains).
-    `claim_amount` aggregates a claim's records to its amount key (an aggregate, not a window over the rows)."""
+    `claim_amount` aggregates a claim's records to its amount key (an aggregate, not a window over the rows).
+    Only claims that share a natural key with a cancellation can pair (`_pairing_claims`), so only they are
+    aggregated to claim versions: a national delivery is mostly originals with nothing to pair."""
     versions = records.mutate(_family=family, _kind=kind.fill_null("original"),
                               _processed=_processed(records).try_cast("date"))
+    versions = versions.semi_join(_pairing_claims(versions), "claim_id")
     versions = versions.group_by("claim_id").agg(
         _family=versions._family.min(), _amount_key=claim_amount(versions), _kind=versions._kind.min(),
         _processed=versions._processed.min())
     pairs = pair_cancellations(versions=versions)
+    pairs = pairs.filter(pairs.original_claim_id.notnull())
     pairs = pairs.select(_pair_claim_id=pairs.claim_id, original_claim_id=pairs.original_claim_id)
     joined = records.left_join(pairs, records.claim_id == pairs._pair_claim_id)
     return joined.drop("_pair_claim_id")
+
+
+def _pairing_claims(versions: ir.Table) -> ir.Table:
+    """The claims whose versions can take part in a pairing: every claim with a record in a natural key that a
+    record of a cancelling claim carries. A claim's key and kind are taken over its records (`_with_pairs`), so
+    this is a superset of the claims in keys with a cancellation, and it holds every record of those claims."""
+    cancelling = versions.filter(versions._kind == "cancel").select("claim_id").distinct()
+    keys = versions.semi_join(cancelling, "claim_id").select("_family").distinct()
+    return versions.semi_join(keys, "_family").select("claim_id").distinct()
 
 
 def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, tables: SourceTables) -> None:
@@ -358,13 +371,16 @@ def _part_d(records: ir.Table, codes: dict) -> ir.Table:
     family = family_key(records.fill_date, records._service_provider_qualifier, records._service_provider_id,
                         records._dispensing_status, records._rx_reference, records._fill_number, records.bene_id)
     records = records.mutate(claim_adjustment_type=kind, _family=family, _processed=_processed(records))
+    # Only keys with an adjustment or deletion look up their first original (most keys have none).
+    version_keys = records.filter(_is_version(records)).select("_family").distinct()
     originals = records.filter(records.claim_adjustment_type.fill_null("original") == "original")
+    originals = originals.semi_join(version_keys, "_family")
     rank = ibis.row_number().over(ibis.window(group_by=originals._family,
                                               order_by=[originals._processed, originals.claim_id]))
     first = originals.mutate(_rank=rank).filter(ibis._._rank == 0).select(
         _o_family=ibis._._family, _o_claim_id=ibis._.claim_id, _o_ndc=ibis._.ndc_code)
     joined = records.left_join(first, records._family == first._o_family)
-    is_version = joined.claim_adjustment_type.isin(["adjustment", "cancel"]).fill_null(False)
+    is_version = _is_version(joined)
     qualifier = codes["prescriber_npi_qualifier"]
     return joined.mutate(
         original_claim_id=ibis.ifelse(is_version, joined._o_claim_id, ibis.null("string")),
@@ -372,6 +388,10 @@ def _part_d(records: ir.Table, codes: dict) -> ir.Table:
         prescriber_npi=ibis.ifelse(joined._prescriber_qualifier == qualifier, joined._prescriber_id,
                                    ibis.null("string")),
     )
+
+
+def _is_version(events: ir.Table) -> ir.BooleanValue:
+    return events.claim_adjustment_type.isin(["adjustment", "cancel"]).fill_null(False)
 
 
 def _beneficiary(records: ir.Table, codes: dict) -> ir.Table:
