@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,11 @@ from openasm.engine_sources import (
     ROW_NUMBER,
     SOURCE_FILE,
     duckdb_csv_view,
+    duckdb_drop_lines,
+    duckdb_lines_table,
     duckdb_parquet_view,
     spark_csv_frame,
+    spark_lines_frame,
     spark_parquet_frame,
     sql_identifier,
 )
@@ -137,46 +141,26 @@ class Engine:
             raise EngineError(f"{names}: unreadable parquet file ({type(err).__name__})") from err
 
     def read_lines(self, path: Path) -> ir.Table:
-        """A text file as one row per non-blank line: `line` (text, without its line ending), `_row_number`
-        (1-based record number in file order) and `_source_file`. Fixed-width formats are cut from `line` with
+        """A text file as one row per line: `line` (text, without its line ending), `_row_number` (1-based
+        record number in file order) and `_source_file`. Fixed-width formats are cut from `line` with
         substrings in Ibis, so no record passes through Python."""
+        return self._read_text(path, lambda: duckdb_lines_table(self.con, path, _lines_name(path))
+                               if self.backend == "duckdb" else self._spark_lines(path))
+
+    def _read_text(self, path: Path, read: Callable[[], ir.Table]) -> ir.Table:
         if not Path(path).is_file():
             raise EngineError(f"{path}: no such file")
         try:
             with _traced("lines", Path(path).name):
-                if self.backend == "duckdb":
-                    return self._read_lines_duckdb(Path(path))
-                return self._read_lines_spark(Path(path))
+                return read()
         except EngineError:
             raise
         except Exception as err:
             raise EngineError(f"{path}: unreadable text file: {err}") from err
 
-    def _read_lines_duckdb(self, path: Path) -> ir.Table:
-        quoted = str(path).replace("'", "''")
-        # One VARCHAR column: a unit-separator delimiter and no quoting keep every byte of the record.
-        relation = (
-            f"read_csv('{quoted}', header = false, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', quote = '', "
-            "escape = '', auto_detect = false, strict_mode = false, nullstr = '\x1e')"
-        )
+    def _spark_lines(self, path: Path) -> ir.Table:
         name = _lines_name(path)
-        self.con.raw_sql("SET preserve_insertion_order = true").fetchall()
-        self.con.raw_sql(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT line, CAST(row_number() OVER () AS BIGINT) AS "
-            f"{ROW_NUMBER}, '{quoted}' AS {SOURCE_FILE} FROM {relation}"
-        ).fetchall()
-        return self.con.table(name)
-
-    def _read_lines_spark(self, path: Path) -> ir.Table:
-        from pyspark.sql import functions as F
-        from pyspark.sql.types import LongType, StringType, StructField, StructType
-
-        text = self._spark.read.text(str(path)).filter(F.length("value") > 0)
-        schema = StructType([StructField("line", StringType()), StructField(ROW_NUMBER, LongType())])
-        numbered = text.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1] + 1))
-        frame = self._spark.createDataFrame(numbered, schema).withColumn(SOURCE_FILE, F.lit(str(path)))
-        name = _lines_name(path)
-        frame.createOrReplaceTempView(name)
+        spark_lines_frame(self._spark, path).createOrReplaceTempView(name)
         return self.con.table(name)
 
     def source_columns(self, path: Path, delimiter: str | None = None, encoding: str = "utf-8",
@@ -291,7 +275,7 @@ class Engine:
         """Forget a `read_lines` table (its records are cut and stored)."""
         name = lines.get_name()
         if self.backend == "duckdb":
-            self.con.drop_table(name, force=True)
+            duckdb_drop_lines(self.con, name)
         else:
             self._spark.catalog.dropTempView(name)
 

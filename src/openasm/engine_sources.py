@@ -231,3 +231,42 @@ def spark_parquet_frame(spark: Any, paths: list[Path] | list[str]) -> Any:
         "*", (F.col("_metadata.row_index") + 1).alias(ROW_NUMBER), source.alias(SOURCE_FILE),
         F.lit(None).cast("string").alias(MALFORMED),
     )
+
+
+def _duckdb_lines_relation(path: Path) -> str:
+    # One VARCHAR column: a unit-separator delimiter and no quoting keep every byte of the record.
+    return (f"read_csv({sql_text(str(path))}, header = false, columns = {{'line': 'VARCHAR'}}, delim = '\x1f', "
+            "quote = '', escape = '', auto_detect = false, strict_mode = false, nullstr = '\x1e')")
+
+
+def duckdb_lines_table(con: Any, path: Path, name: str) -> Any:
+    """A text file's lines stored in parallel as temp table `name__text`, and view `name` adding `_row_number`
+    and `_source_file`. An insert that preserves insertion order stores rows in file order, so a line's number
+    follows from its rowid (a numbering window would read the whole file on one thread). The stored text
+    carries DuckDB's statistics: substrings of text known to be ASCII are cut by bytes, about three times faster
+    than of text straight from the CSV reader."""
+    con.raw_sql("SET preserve_insertion_order = true").fetchall()
+    con.raw_sql(f"CREATE OR REPLACE TEMP TABLE {name}__text AS SELECT line FROM {_duckdb_lines_relation(path)}"
+                ).fetchall()
+    # Row ids count from the first row's: inside a transaction (runs.execute) new rows have ids above 2^55.
+    con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT line, CAST(rowid - (SELECT min(rowid) FROM "
+                f"{name}__text) + 1 AS BIGINT) AS {ROW_NUMBER}, {sql_text(str(path))} AS {SOURCE_FILE} "
+                f"FROM {name}__text").fetchall()
+    return con.table(name)
+
+
+def duckdb_drop_lines(con: Any, name: str) -> None:
+    """Drop what `duckdb_lines_table` stored under `name`."""
+    con.raw_sql(f"DROP VIEW IF EXISTS {name}").fetchall()
+    con.raw_sql(f"DROP TABLE IF EXISTS {name}__text").fetchall()
+
+
+def spark_lines_frame(spark: Any, path: Path) -> Any:
+    """A text file's non-empty lines numbered in file order (one pass over an RDD, partitions in order)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    text = spark.read.text(str(path)).filter(F.length("value") > 0)
+    schema = StructType([StructField("line", StringType()), StructField(ROW_NUMBER, LongType())])
+    numbered = text.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1] + 1))
+    return spark.createDataFrame(numbered, schema).withColumn(SOURCE_FILE, F.lit(str(path)))
