@@ -189,3 +189,22 @@ def test_part_d_versions_point_at_the_first_original_of_their_key(tmp_path, engi
         "0000000000003": ("adjustment", "0000000000001", "00002323403"),
         "0000000000004": ("cancel", "0000000000001", "00002323402"),
         "0000000000005": ("original", None, "00002323405"), "0000000000006": ("cancel", None, None)}
+
+
+def test_carrier_diagnoses_come_from_the_first_line_that_carries_them(tmp_path, engine_for):
+    """CCLF5 repeats the claim's diagnoses on every line. A code is taken from the first line that carries it;
+    a line that adds a code adds a row; another code at a position already taken is kept as a second row, so
+    the row checks quarantine the conflict (a duplicate claim and position). A claim whose lines agree gives
+    one row per position."""
+    write_cclf_file(tmp_path, "CCLF5", [
+        _carrier("0000000000001", 1, "0", 50, "2012-09-02", CLM_DGNS_1_CD="M545"),
+        _carrier("0000000000001", 2, "0", 50, "2012-09-02", CLM_DGNS_1_CD="M545", CLM_DGNS_2_CD="M5416"),
+        _carrier("0000000000001", 3, "0", 50, "2012-09-02", CLM_DGNS_1_CD="M5450", CLM_DGNS_2_CD="M5416"),
+        _carrier("0000000000002", 1, "0", 50, "2012-09-02", CLM_DGNS_3_CD="I110"),
+        _carrier("0000000000002", 2, "0", 50, "2012-09-02", CLM_DGNS_3_CD="I110")])
+    write_cclf_file(tmp_path, "CCLF8", [bene(MBI)])
+    tables = read_cclf(engine_for("duckdb"), tmp_path)
+    rows = [r for part in tables.raw["claim_diagnosis"].parts for r in part.to_pyarrow().to_pylist()]
+    assert sorted((r["claim_id"], int(r["dx_position"]), r["icd10_code"], r["_row_number"]) for r in rows) == [
+        ("0000000000001", 1, "M545", 1), ("0000000000001", 1, "M5450", 3), ("0000000000001", 2, "M5416", 2),
+        ("0000000000002", 1, "I5022", 4), ("0000000000002", 3, "I110", 4)]

@@ -43,6 +43,7 @@ SIDE_TABLES = ("clinician", "enrollment")
 AMOUNT_COLUMNS = ("allowed_amount", "paid_amount")
 DX_SPAN = "_dx_span"  # CCLF5's claim diagnosis fields as one text, cut apart by `_carrier_diagnoses`
 DX_PREFIX = "_dx_"
+FILE_RANK = "_file_rank"  # the record's file among its type's files in name order (`_record_position`)
 
 CCLF_LIMITATIONS = (
     Limitation("pharmacy_claim", "allowed_amount, gross_drug_cost_amount, paid_amount",
@@ -156,6 +157,7 @@ class _RecordReader:
     def _read(self, file_type: str, table: str) -> ir.Table | None:
         layout = self.layouts[file_type]
         good_parts = []
+        ranks = {path: rank for rank, path in enumerate(sorted(str(f.path) for f in self.delivery.of(file_type)))}
         for found in self.delivery.of(file_type):
             lines = self.engine.read_lines(found.path)
             self._line_tables.setdefault(file_type, []).append(lines)
@@ -174,7 +176,7 @@ class _RecordReader:
             self.tables.source_records.append({
                 "file": str(found.path), "file_type": file_type, "run_out": found.is_runout,
                 "performance_year": found.performance_year, "records": total, "wrong_length": bad_count})
-            good_parts.append(good)
+            good_parts.append(good.mutate(**{FILE_RANK: ibis.literal(ranks[str(found.path)], "int64")}))
         if not good_parts:
             return None
         return good_parts[0] if len(good_parts) == 1 else ibis.union(*good_parts)
@@ -191,7 +193,7 @@ class _RecordReader:
         dx_fields = spec.get("diagnosis_fields")
         spans = {DX_SPAN: Span(dx_fields[0], dx_fields[-1])} if dx_fields else None
         return cut_records(lines, self.layouts[file_type], spec["columns"], spans=spans,
-                           other_blanks=self.other_blanks[file_type])
+                           keep=(FILE_RANK,) if spans else (), other_blanks=self.other_blanks[file_type])
 
 
 def _processed(records: ir.Table) -> ir.StringValue:
@@ -329,7 +331,7 @@ def _carrier_diagnoses(records: ir.Table, layout: RecordLayout, dx_fields: list[
     is the first record of one of those spans. "First" is by file, then record (`files` in name order), found
     by hash aggregation on one position number rather than by sorting windows."""
     spans = records.filter(records[DX_SPAN].notnull())
-    spans = _first_of_each(spans.mutate(_position=_record_position(spans, files)), ["claim_id", DX_SPAN])
+    spans = _first_of_each(spans.mutate(_position=_record_position(spans)), ["claim_id", DX_SPAN])
     span = Span(dx_fields[0], dx_fields[-1])
     dx = cut_records(spans, layout, {f"{DX_PREFIX}{i}": f for i, f in enumerate(dx_fields, start=1)}, text=DX_SPAN,
                      text_start=span.start(layout), keep=("claim_id", "bene_id", "_position"),
@@ -345,10 +347,9 @@ def _carrier_diagnoses(records: ir.Table, layout: RecordLayout, dx_fields: list[
 _FILE_RANK_SHIFT = 1 << 40
 
 
-def _record_position(records: ir.Table, files: list[str]) -> ir.IntegerValue:
+def _record_position(records: ir.Table) -> ir.IntegerValue:
     """The record's place in (file name, record number) order as one int64 (see `_record_at`)."""
-    rank = records[SOURCE_FILE].cases(*[(f, i) for i, f in enumerate(sorted(files))], else_=len(files))
-    return rank.cast("int64") * _FILE_RANK_SHIFT + records[ROW_NUMBER].cast("int64")
+    return records[FILE_RANK].cast("int64") * _FILE_RANK_SHIFT + records[ROW_NUMBER].cast("int64")
 
 
 def _record_at(position: ir.IntegerValue, files: list[str]) -> dict[str, ir.Value]:
