@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,15 +143,13 @@ class Engine:
         """A text file as one row per line: `line` (text, without its line ending), `_row_number` (1-based
         record number in file order) and `_source_file`. Fixed-width formats are cut from `line` with
         substrings in Ibis, so no record passes through Python."""
-        return self._read_text(path, lambda: duckdb_lines_table(self.con, path, _lines_name(path))
-                               if self.backend == "duckdb" else self._spark_lines(path))
-
-    def _read_text(self, path: Path, read: Callable[[], ir.Table]) -> ir.Table:
         if not Path(path).is_file():
             raise EngineError(f"{path}: no such file")
         try:
             with _traced("lines", Path(path).name):
-                return read()
+                if self.backend == "duckdb":
+                    return duckdb_lines_table(self.con, path, _lines_name(path))
+                return self._spark_lines(path)
         except EngineError:
             raise
         except Exception as err:
