@@ -13,7 +13,6 @@ What CCLF cannot carry is stated in `CCLF_LIMITATIONS` and in every run's manife
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import ibis
@@ -21,7 +20,8 @@ import ibis.expr.types as ir
 import ibis.selectors as s
 
 from openasm.connectors.base import ConnectorError, Limitation, SourceTables, add_side_tables
-from openasm.connectors.cclf_chains import amount_key, apply_mbi_map, current_mbi_map, family_key, pair_cancellations
+from openasm.connectors.cclf_chains import (amount_key, apply_mbi_map, current_mbi_map, family_key, processed_date,
+                                            with_pairs)
 from openasm.connectors.cclf_enrollment import derive_enrollment, enrollment_limitations
 from openasm.connectors.cclf_files import CclfDelivery, find_cclf_files
 from openasm.connectors.layout import (
@@ -196,11 +196,6 @@ class _RecordReader:
                            keep=(FILE_RANK,) if spans else (), other_blanks=self.other_blanks[file_type])
 
 
-def _processed(records: ir.Table) -> ir.StringValue:
-    """CCLF packet §3.4: the IDR load date orders versions and controls run-out; the effective date stands in."""
-    return records._idr_load_date.fill_null(records._effective_date)
-
-
 def _signed(records: ir.Table, kind: ir.StringValue, columns: tuple[str, ...]) -> dict[str, ir.Value]:
     """Packet §5.3.1: cancellation amounts are unsigned copies; a credit is the negative of the value."""
     out = {}
@@ -210,34 +205,6 @@ def _signed(records: ir.Table, kind: ir.StringValue, columns: tuple[str, ...]) -
         value = records[name].try_cast("float64")
         out[name] = ibis.ifelse((kind == "cancel") & value.notnull(), (-value.abs()).cast("string"), records[name])
     return out
-
-
-def _with_pairs(records: ir.Table, family: ir.StringValue, kind: ir.StringValue,
-                claim_amount: Callable[[ir.Table], ir.StringValue]) -> ir.Table:
-    """Records plus `original_claim_id` from pairing cancellations within their natural key (cclf_chains).
-    `claim_amount` aggregates a claim's records to its amount key (an aggregate, not a window over the rows).
-    Only claims that share a natural key with a cancellation can pair (`_pairing_claims`), so only they are
-    aggregated to claim versions: a national delivery is mostly originals with nothing to pair."""
-    versions = records.mutate(_family=family, _kind=kind.fill_null("original"),
-                              _processed=_processed(records).try_cast("date"))
-    versions = versions.semi_join(_pairing_claims(versions), "claim_id")
-    versions = versions.group_by("claim_id").agg(
-        _family=versions._family.min(), _amount_key=claim_amount(versions), _kind=versions._kind.min(),
-        _processed=versions._processed.min())
-    pairs = pair_cancellations(versions=versions)
-    pairs = pairs.filter(pairs.original_claim_id.notnull())
-    pairs = pairs.select(_pair_claim_id=pairs.claim_id, original_claim_id=pairs.original_claim_id)
-    joined = records.left_join(pairs, records.claim_id == pairs._pair_claim_id)
-    return joined.drop("_pair_claim_id")
-
-
-def _pairing_claims(versions: ir.Table) -> ir.Table:
-    """The claims whose versions can take part in a pairing: every claim with a record in a natural key that a
-    record of a cancelling claim carries. A claim's key and kind are taken over its records (`_with_pairs`), so
-    this is a superset of the claims in keys with a cancellation, and it holds every record of those claims."""
-    cancelling = versions.filter(versions._kind == "cancel").select("claim_id").distinct()
-    keys = versions.semi_join(cancelling, "claim_id").select("_family").distinct()
-    return versions.semi_join(keys, "_family").select("claim_id").distinct()
 
 
 def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, tables: SourceTables) -> None:
@@ -254,11 +221,11 @@ def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, ta
     header = header.mutate(claim_type=claim_type, claim_adjustment_type=kind)
     family = family_key(header._billing_ccn.fill_null(header.facility_ccn), header.claim_from_date,
                         header.claim_thru_date, header.bene_id)
-    header = _with_pairs(header, family, kind,
+    header = with_pairs(header, family, kind,
                          lambda claim: amount_key(claim._header_paid_amount.try_cast("float64")).min())
     stay = header.claim_type.isin(["inpatient", "snf"])
     header = header.mutate(
-        claim_processed_date=_processed(header),
+        claim_processed_date=processed_date(header),
         type_of_bill_code=header._tob_facility.fill_null("") + header._tob_classification.fill_null("")
         + header._tob_frequency.fill_null(""),
         admission_date=ibis.ifelse(stay, header.claim_from_date, ibis.null("string")),
@@ -315,10 +282,10 @@ def _part_b(records: ir.Table, codes: dict) -> ir.Table:
     kind = map_codes(records.claim_adjustment_type, codes["adjustment_type"])
     records = records.mutate(claim_type=map_codes(records.claim_type, codes["claim_type"]),
                              claim_adjustment_type=kind)
-    records = _with_pairs(records, family_key(records._control_number, records.bene_id), kind,
+    records = with_pairs(records, family_key(records._control_number, records.bene_id), kind,
                           lambda claim: amount_key(claim.allowed_amount.try_cast("float64").abs().sum()))
     records = records.drop(DX_SPAN) if DX_SPAN in records.columns else records
-    return records.mutate(claim_processed_date=_processed(records),
+    return records.mutate(claim_processed_date=processed_date(records),
                           **_signed(records, records.claim_adjustment_type, AMOUNT_COLUMNS))
 
 
@@ -371,7 +338,7 @@ def _part_d(records: ir.Table, codes: dict) -> ir.Table:
     kind = map_codes(records.claim_adjustment_type, codes["adjustment_type"])
     family = family_key(records.fill_date, records._service_provider_qualifier, records._service_provider_id,
                         records._dispensing_status, records._rx_reference, records._fill_number, records.bene_id)
-    records = records.mutate(claim_adjustment_type=kind, _family=family, _processed=_processed(records))
+    records = records.mutate(claim_adjustment_type=kind, _family=family, _processed=processed_date(records))
     # Only keys with an adjustment or deletion look up their first original (most keys have none).
     version_keys = records.filter(_is_version(records)).select("_family").distinct()
     originals = records.filter(records.claim_adjustment_type.fill_null("original") == "original")

@@ -16,6 +16,8 @@ cancellation with no claim to pair keeps no target (it voids nothing) and is cou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.types as ir
 
@@ -72,3 +74,36 @@ def family_key(*parts: ir.Value) -> ir.StringValue:
 def amount_key(amount: ir.NumericValue) -> ir.StringValue:
     """An unsigned amount in cents as text: a cancellation repeats the voided claim's amounts unsigned."""
     return (amount.abs() * 100).round().cast("int64").cast("string").fill_null("none")
+
+
+def processed_date(records: ir.Table) -> ir.StringValue:
+    """CCLF packet §3.4: the IDR load date orders versions and controls run-out; the effective date stands in."""
+    return records._idr_load_date.fill_null(records._effective_date)
+
+
+def with_pairs(records: ir.Table, family: ir.StringValue, kind: ir.StringValue,
+               claim_amount: Callable[[ir.Table], ir.StringValue]) -> ir.Table:
+    """Records plus `original_claim_id` from pairing cancellations within their natural key (packet §5.2).
+    `claim_amount` aggregates a claim's records to its amount key (an aggregate, not a window over the rows).
+    Only claims that share a natural key with a cancellation can pair (`_pairing_claims`), so only they are
+    aggregated to claim versions: a national delivery is mostly originals with nothing to pair."""
+    versions = records.mutate(_family=family, _kind=kind.fill_null("original"),
+                              _processed=processed_date(records).try_cast("date"))
+    versions = versions.semi_join(_pairing_claims(versions), "claim_id")
+    versions = versions.group_by("claim_id").agg(
+        _family=versions._family.min(), _amount_key=claim_amount(versions), _kind=versions._kind.min(),
+        _processed=versions._processed.min())
+    pairs = pair_cancellations(versions=versions)
+    pairs = pairs.filter(pairs.original_claim_id.notnull())
+    pairs = pairs.select(_pair_claim_id=pairs.claim_id, original_claim_id=pairs.original_claim_id)
+    joined = records.left_join(pairs, records.claim_id == pairs._pair_claim_id)
+    return joined.drop("_pair_claim_id")
+
+
+def _pairing_claims(versions: ir.Table) -> ir.Table:
+    """The claims whose versions can take part in a pairing: every claim with a record in a natural key that a
+    record of a cancelling claim carries. A claim's key and kind are taken over its records (`with_pairs`), so
+    this is a superset of the claims in keys with a cancellation, and it holds every record of those claims."""
+    cancelling = versions.filter(versions._kind == "cancel").select("claim_id").distinct()
+    keys = versions.semi_join(cancelling, "claim_id").select("_family").distinct()
+    return versions.semi_join(keys, "_family").select("claim_id").distinct()
