@@ -64,3 +64,33 @@ def test_cli_reports_an_ambiguous_folder(tmp_path):
     shutil.copy(next(tmp_path.iterdir()), tmp_path / "copy.ndjson")
     result = CliRunner().invoke(app, ["ingest", str(tmp_path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "--format" in result.output
+
+
+def _part_d_event(claim: str, mbi: str) -> dict:
+    return {"CUR_CLM_UNIQ_ID": claim, "BENE_MBI_ID": mbi, "CLM_LINE_NDC_CD": "00002323401", "CLM_TYPE_CD": "01",
+            "CLM_LINE_FROM_DT": "2024-05-01", "PRVDR_SRVC_ID_QLFYR_CD": "01",
+            "CLM_SRVC_PRVDR_GNRC_ID_NUM": "1234567893", "CLM_DSPNSNG_STUS_CD": "P", "CLM_LINE_SRVC_UNIT_QTY": "30",
+            "CLM_LINE_DAYS_SUPLY_QTY": "30", "CLM_ADJSMT_TYPE_CD": "0", "CLM_LINE_RX_SRVC_RFRNC_NUM": "000000000101",
+            "CLM_LINE_RX_FILL_NUM": "1"}
+
+
+def test_a_table_quarantined_for_what_the_format_cannot_carry_does_not_fail_ingest(tmp_path, wide_console):
+    """CCLF7 carries no Part D cost: every event is quarantined for it (a stated limitation), which the
+    quarantine-share check does not count as a mis-specified input; the same events with a bad date do."""
+    mbi = "1EG4TE5MK73"
+    folder = tmp_path / "cclf"
+    folder.mkdir()
+    write_cclf_file(folder, "CCLF8", [bene(mbi)])
+    write_cclf_file(folder, "CCLF5", [_carrier_line(mbi)])
+    write_cclf_file(folder, "CCLF7", [_part_d_event(f"00000000000{n:02d}", mbi) for n in range(10)])
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "run" / "manifest.json").read_text())["ingest"]
+    pharmacy = recorded["tables"]["pharmacy_claim"]
+    assert (pharmacy["read"], pharmacy["quarantined"]) == (10, 10)
+
+    write_cclf_file(folder, "CCLF7", [{**_part_d_event(f"00000000000{n:02d}", mbi), "CLM_LINE_FROM_DT": "2024-13-45"}
+                                      for n in range(10)])
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--out", str(tmp_path / "run2")])
+    assert result.exit_code != 0
+    assert "pharmacy_claim: 10 of 10 rows quarantined" in result.output and "fill_date" in result.output

@@ -7,6 +7,7 @@ in the manifest. Derived tables of an earlier ingest (final-action status) are d
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,18 +225,47 @@ class QuarantineShareFailure:
 def quarantine_share_failures(engine: Engine, result: IngestResult, max_share: float,
                               top: int = 3) -> list[QuarantineShareFailure]:
     """Tables with more than `max_share` of their rows quarantined (ingest outcome check, issue 9): a table
-    quarantined whole or mostly is a mis-specified input (date format, delimiter, layout), not dirty data."""
-    failing = [t for t in result.tables.values() if t.read and t.quarantined / t.read > max_share]
-    if not failing:
+    quarantined whole or mostly is a mis-specified input (date format, delimiter, layout), not dirty data.
+    A record quarantined only for columns its source format cannot carry (the format's declared limitations,
+    e.g. CCLF7 has no Part D cost) is the format's gap, stated in the run's limitations, not a wrong input:
+    such records do not count toward the share."""
+    candidates = [t for t in result.tables.values() if t.read and t.quarantined / t.read > max_share]
+    if not candidates:
         return []
     quarantine = engine.table("quarantine")
-    quarantine = quarantine.filter(quarantine.table_name.isin([t.table for t in failing]))
-    counts = engine.fetch(quarantine.group_by("table_name", "column_name", "reason").agg(rows=quarantine.count()))
+    quarantine = quarantine.filter(quarantine.table_name.isin([t.table for t in candidates]))
+    uncarried = format_gap_columns(result.limitations)
+    gap = ibis.or_(ibis.literal(False), *[(quarantine.table_name == table) & quarantine.column_name.isin(columns)
+                                          for table, columns in uncarried.items()])
+    unexplained = quarantine.filter(~gap)
+    records = unexplained.select("table_name", "source_file", "row_number").distinct()
+    counted = {r["table_name"]: r["records"] for r in engine.fetch(
+        records.group_by("table_name").agg(records=records.count())).to_pylist()}
+    failing = [(t, t.quarantined if t.table not in uncarried else counted.get(t.table, 0)) for t in candidates]
+    failing = [(t, n) for t, n in failing if n / t.read > max_share]
+    if not failing:
+        return []
+    counts = engine.fetch(unexplained.group_by("table_name", "column_name", "reason").agg(rows=unexplained.count()))
     by_table: dict[str, list[tuple[str, str, int]]] = {}
     for row in sorted(counts.to_pylist(), key=lambda r: (-r["rows"], r["column_name"] or "", r["reason"])):
         by_table.setdefault(row["table_name"], []).append((row["column_name"], row["reason"], row["rows"]))
-    return [QuarantineShareFailure(t.table, t.read, t.quarantined, t.quarantined / t.read, max_share,
-                                   by_table.get(t.table, [])[:top]) for t in failing]
+    return [QuarantineShareFailure(t.table, t.read, n, n / t.read, max_share, by_table.get(t.table, [])[:top])
+            for t, n in failing]
+
+
+def format_gap_columns(limitations: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per canonical table, the columns a source format's limitations say it cannot carry (the limitation's
+    column text names them among other words)."""
+    gaps: dict[str, list[str]] = {}
+    for limitation in limitations:
+        contract = CANONICAL_TABLES.get(limitation["table"])
+        if contract is None:
+            continue
+        named = set(re.findall(r"[a-z0-9_]+", limitation["column"]))
+        columns = [c for c in contract.column_names if c in named]
+        if columns:
+            gaps.setdefault(limitation["table"], []).extend(c for c in columns if c not in gaps[limitation["table"]])
+    return gaps
 
 
 def publish_ingest(engine: Engine, run_dir: Path, result: IngestResult) -> None:
