@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +38,9 @@ from openasm.engine_sources import (
     spark_csv_frame,
     spark_lines_frame,
     spark_parquet_frame,
-    sql_identifier,
 )
+from openasm import engine_duckdb
+from openasm.engine_duckdb import NullTypedColumns, is_interruption
 from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, spark_session,
                                   table_uri, warehouse_uri)
 from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
@@ -52,7 +54,7 @@ SCRATCH = "tmp-openasm"
 # DuckDB's own default is 80% of the machine; a fixed budget keeps a run's memory flat as inputs grow
 # (operators spill beyond it). OPENASM_MEMORY_LIMIT or --memory-limit changes it.
 DEFAULT_MEMORY_LIMIT = "2GB"
-__all__ = ["BACKENDS", "Engine", "EngineError", "MALFORMED", "ROW_NUMBER", "SOURCE_FILE", "connect"]
+__all__ = ["BACKENDS", "Engine", "EngineError", "MALFORMED", "ROW_NUMBER", "SOURCE_FILE", "connect", "is_interruption"]
 
 
 class EngineError(RuntimeError):
@@ -70,15 +72,6 @@ def _traced(action: str, name: str):
     print(f"[openasm] {action} {name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
 
 
-def is_interruption(err: BaseException) -> bool:
-    """Ctrl-C as a backend reports it: DuckDB's Python client turns the signal that stops a running query into
-    `RuntimeError("Query interrupted")` (or `duckdb.InterruptException`)."""
-    import duckdb
-
-    return isinstance(err, (KeyboardInterrupt, duckdb.InterruptException)) or (
-        type(err) is RuntimeError and str(err) == "Query interrupted")
-
-
 @dataclass
 class Engine:
     """An open backend plus the run folder its tables live in (and, on Spark, the warehouse URI)."""
@@ -89,6 +82,7 @@ class Engine:
     _spark: Any = field(default=None, repr=False)
     warehouse: str | None = None
     _warehouse: Warehouse | None = field(default=None, repr=False)
+    _in_transaction: bool = field(default=False, repr=False)
 
     @property
     def spark_master(self) -> str | None:
@@ -192,9 +186,12 @@ class Engine:
 
     def _save(self, name: str, expr: ir.Table, scratch: bool = False) -> ir.Table:
         if self.backend == "duckdb":
-            if self._duckdb_kind(name) == "VIEW":
+            if engine_duckdb.table_kind(self.con, name) == "VIEW":
                 self.con.drop_view(name)
-            self._create_duckdb_table(name, expr, scratch)
+            try:
+                engine_duckdb.create_table(self.con, name, expr, scratch)
+            except NullTypedColumns as err:
+                raise EngineError(f"run table '{name}' would have columns of NULL type: {err}") from err
             return self.con.table(name)
         target = self._spark_table_uri(name)
         staging = target + ".tmp"
@@ -206,40 +203,63 @@ class Engine:
         self._warehouse.rename(staging, target)
         return self.table(name)
 
-    def _create_duckdb_table(self, name: str, expr: ir.Table, scratch: bool = False) -> None:
-        """`create_table(name, expr, overwrite=True)` as Ibis does it (typed empty table, insert, swap, so that
-        `expr` may read `name`), with the query compiled once and passed as text: Ibis wraps the compiled query in
-        an INSERT tree that sqlglot copies whole (about a tenth of the eCQM stage's time)."""
-        schema = expr.schema()
-        if schema.null_fields:
-            raise EngineError(f"run table '{name}' would have columns of NULL type: {list(schema.null_fields)}")
-        self.con._run_pre_execute_hooks(expr)  # registers the in-memory tables the expression uses
-        query = self.con.compile(expr)
-        columns = ", ".join(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
-        target, staging = sql_identifier(name), sql_identifier(f"{name}__staging")
-        if scratch:  # a fresh intermediate that `expr` never reads: created in place, no swap
-            self.con.con.execute(f"CREATE OR REPLACE TEMP TABLE {target} ({columns}); INSERT INTO {target} {query}")
-            return
-        # Stages run inside one transaction (runs.execute), which an error rolls back whole.
-        self.con.con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns}); INSERT INTO {staging} {query}; "
-                             f"DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target}")
-
     def save_view(self, name: str, expr: ir.Table) -> ir.Table:
         """Run table `name` defined by `expr` over stored run tables: a view on DuckDB (no copy is written;
         reads filter the stored rows), a materialised table on Spark."""
         if self.backend != "duckdb":
             return self.save(name, expr)
         with _traced("view", name):
-            if self._duckdb_kind(name) == "BASE TABLE":
+            if engine_duckdb.table_kind(self.con, name) == "BASE TABLE":
                 self.con.drop_table(name)
             self.con.create_view(name, expr, overwrite=True)
         return self.con.table(name)
 
-    def _duckdb_kind(self, name: str) -> str | None:
-        found = self.con.raw_sql(
-            "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
-            parameters=[name]).fetchall()
-        return found[0][0] if found else None
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One DuckDB transaction around the block, which an error or Ctrl-C rolls back whole; inside another
+        one the block is part of it. Spark has none (each table is written atomically on its own)."""
+        if self.backend != "duckdb" or self._in_transaction:
+            yield
+            return
+        self.con.raw_sql("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self.con.raw_sql("ROLLBACK")
+            raise
+        else:
+            self.con.raw_sql("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    def rename(self, name: str, new_name: str) -> ir.Table:
+        """Run table `name` becomes `new_name` (replacing any table or view of that name) without copying it."""
+        if self.has_table(new_name):
+            self.drop(new_name)
+        if self.backend == "duckdb":
+            engine_duckdb.rename_table(self.con, name, new_name)
+        else:
+            self._warehouse.rename(self._spark_table_uri(name), self._spark_table_uri(new_name))
+        return self.table(new_name)
+
+    # ---- changing stored rows (DuckDB; a Spark table is rewritten whole instead) ----------------------
+    @property
+    def changes_in_place(self) -> bool:
+        """Whether run tables can lose and gain rows in place (`delete_rows`, `append_rows`, `keeps_order`)."""
+        return self.backend == "duckdb"
+
+    def keeps_order(self, expr: ir.Table) -> bool:
+        """Whether storing `expr` keeps the order its sources are read in (engine_duckdb.keeps_order)."""
+        return self.changes_in_place and engine_duckdb.keeps_order(self.con, expr)
+
+    def delete_rows(self, name: str, rows: ir.Table, on: list[str]) -> None:
+        """Remove from run table `name` the rows matching `rows` on the columns `on` (DuckDB)."""
+        engine_duckdb.delete_rows(self.con, name, rows, on)
+
+    def append_rows(self, name: str, rows: ir.Table) -> None:
+        """Add `rows` at the end of run table `name` (DuckDB)."""
+        engine_duckdb.append_rows(self.con, name, rows)
 
     def table(self, name: str) -> ir.Table:
         """A run table saved earlier (in this session or by an earlier command on the run folder)."""
@@ -261,7 +281,7 @@ class Engine:
     def drop(self, name: str) -> None:
         """Remove a run table (intermediate results)."""
         if self.backend == "duckdb":
-            if self._duckdb_kind(name) == "VIEW":
+            if engine_duckdb.table_kind(self.con, name) == "VIEW":
                 self.con.drop_view(name, force=True)
             else:
                 self.con.drop_table(name, force=True)

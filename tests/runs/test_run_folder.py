@@ -147,3 +147,39 @@ def test_ctrl_c_prints_one_line_and_exits_130(world, tmp_path) -> None:
     assert process.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr and "interrupted: the run folder keeps its previous results" in stderr
     assert _tables(run) == before and not (run / "outputs" / ".staging").exists()
+
+
+@pytest.mark.parametrize("where", ["checking", "publishing"])
+def test_an_interrupted_ingest_leaves_the_previous_tables(world, tmp_path, monkeypatch, where) -> None:
+    """Ingest writes its checked rows outside a transaction and publishes them in one: stopped while checking a
+    later table (earlier tables already written) or while publishing, the run keeps its tables and rows and no
+    unpublished table is left behind."""
+    from openasm.runs import ingest as ingest_runner
+
+    run = tmp_path / "run"
+    _stage(run_ingest, run, None, IngestInputs(world))
+    engine = connect("duckdb", run)
+    before = _tables(run), engine.con.table("claim_line").count().execute()
+    engine.close()
+    real_check, real_publish = ingest_runner.check_table, ingest_runner.publish_ingest
+
+    def check_then_stop(engine, source, known_bene):
+        if source.table == "claim_diagnosis":
+            raise KeyboardInterrupt
+        return real_check(engine, source, known_bene)
+
+    def publish_then_stop(*args, **kwargs):
+        real_publish(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    if where == "checking":
+        monkeypatch.setattr(ingest_runner, "check_table", check_then_stop)
+    else:
+        monkeypatch.setattr(ingest_runner, "publish_ingest", publish_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _stage(run_ingest, run, None, IngestInputs(world))
+    engine = connect("duckdb", run)
+    after = _tables(run), engine.con.table("claim_line").count().execute()
+    engine.close()
+    assert after == before
+    assert not [t for t in after[0] if t.endswith(ingest_runner.UNPUBLISHED)]

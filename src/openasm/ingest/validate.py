@@ -23,6 +23,7 @@ FAIL_VALUE = "_fail_value"
 FAIL_COUNT = "_fail_count"
 BENE_KNOWN = "_bene_known"
 RECORD_COLUMN = "(record)"
+UNKNOWN_BENE = "unknown bene_id (not in beneficiary)"
 TEXT, NUMBER, TYPED, FAILED = "_text__", "_number__", "_typed__", "_failed__"
 POSITION = (SOURCE_FILE, ROW_NUMBER, ROW_COPY)
 
@@ -73,7 +74,7 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
         checks.insert(0, RowCheck(RECORD_COLUMN, step[MALFORMED].notnull(), step[MALFORMED], ibis.null(dt.string)))
     if check_bene:
         unknown = step[TYPED + "bene_id"].notnull() & step[BENE_KNOWN].isnull()
-        checks.append(RowCheck("bene_id", unknown, ibis.literal("unknown bene_id (not in beneficiary)"),
+        checks.append(RowCheck("bene_id", unknown, ibis.literal(UNKNOWN_BENE),
                                ibis.null(dt.string)))
     step = _barrier(step.mutate(**{f"{FAILED}{i}": c.failed.fill_null(False) for i, c in enumerate(checks)}), 3)
     flags = [step[f"{FAILED}{i}"] for i in range(len(checks))]
@@ -94,6 +95,22 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
           .name(c.name) for c in contract.columns],
         FAIL_COLUMN, FAIL_REASON, FAIL_VALUE, FAIL_COUNT,
     )
+
+
+def unknown_bene_rows(*, checked: ir.Table, known_bene: ir.Table) -> ir.Table:
+    """The checked rows (as `check_rows` gave them without `known_bene`) whose `bene_id` is not in `known_bene`,
+    with that failure added as it would have been: the last check, so it is a row's first failure only when no
+    other check failed, and it adds one to the count either way."""
+    known = known_bene.select(_known_bene_id=known_bene["bene_id"]).distinct()
+    named = checked.filter(checked["bene_id"].notnull())
+    unknown = named.anti_join(known, named["bene_id"] == known["_known_bene_id"])
+    first = unknown[FAIL_COUNT] == 0
+    return unknown.mutate(**{
+        FAIL_COLUMN: ibis.ifelse(first, ibis.literal("bene_id"), unknown[FAIL_COLUMN]),
+        FAIL_REASON: ibis.ifelse(first, ibis.literal(UNKNOWN_BENE), unknown[FAIL_REASON]),
+        FAIL_VALUE: ibis.ifelse(first, ibis.null(dt.string), unknown[FAIL_VALUE]),
+        FAIL_COUNT: unknown[FAIL_COUNT] + 1,
+    }).select(*checked.columns)
 
 
 def _barrier(table: ir.Table, level: int) -> ir.Table:

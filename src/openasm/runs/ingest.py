@@ -27,10 +27,11 @@ from openasm.ingest.validate import (
     duplicate_rows,
     numbered_rows,
     quarantined_rows,
+    unknown_bene_rows,
 )
 from openasm.rules import RulesForYear
 from openasm.runs.final_action import FINAL_ACTION_TABLES
-from openasm.runs.stage import StageResult, Step, count_rows, no_step, write_output
+from openasm.runs.stage import PUBLISHES_ITSELF, StageResult, Step, count_rows, no_step, write_output
 from openasm.schema.canonical import CANONICAL_TABLES
 
 
@@ -99,54 +100,110 @@ def _empty_quarantine() -> ir.Table:
     return ibis.memtable(QUARANTINE_SCHEMA.to_pyarrow().empty_table())
 
 
-def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) -> tuple[
-        TableIngest, ir.Table, ir.Table]:
+# Suffix of a checked-rows table written before ingest publishes it (DuckDB): large tables are written and read
+# outside the publishing transaction, in which DuckDB reads rows written earlier about half as fast.
+UNPUBLISHED = "__unpublished"
+
+
+@dataclass
+class CheckedTable:
+    """One canonical table checked and split, not yet published: `accepted` (the accepted rows, readable now),
+    `quarantine` (its quarantine rows, stored) and the checked-rows table to rename (`unpublished`, DuckDB)."""
+
+    record: TableIngest
+    accepted: ir.Table
+    quarantine: ir.Table
+    unpublished: str | None = None
+
+    def publish(self, engine: Engine) -> ir.Table:
+        """Make the accepted rows run table `name` (inside the ingest's transaction) and check the accounting."""
+        name, contract = self.record.table, CANONICAL_TABLES[self.record.table]
+        if self.unpublished is not None:
+            rows = engine.rename(self.unpublished, self.unpublished.removesuffix(UNPUBLISHED))
+            self.accepted = engine.save_view(name, accepted_rows(checked=rows, duplicates=None, contract=contract))
+        elif self.accepted.get_name() != name:
+            self.accepted = engine.save(name, self.accepted)
+        self.record.accepted = count_rows(self.accepted)
+        self.record.quarantined = count_rows(self.quarantine)
+        if not self.record.reconciles:
+            raise RuntimeError(f"ingest accounting broken for {name}: read {self.record.read} != accepted "
+                               f"{self.record.accepted} + quarantined {self.record.quarantined}")
+        return self.accepted
+
+
+def check_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) -> CheckedTable:
     """Check every raw row of one canonical table in one query written once (`ingest__<name>_row`: each row
     typed and checked), find key repeats by a window over the key columns, and split off the quarantine (failed
-    checks, key repeats and the rows the source's reader rejected) and the accepted rows (run table `name`; on
-    DuckDB a view over the checked rows when no key repeats, so they are not copied again)."""
+    checks, key repeats and the rows the source's reader rejected) from the accepted rows.
+
+    DuckDB: the rows that fail the bene_id check or repeat a key are moved out of the stored rows in place, so
+    the accepted rows are a view over them (published as run table `name`, not copied). Spark: the accepted
+    rows are stored (an anti-join)."""
     name = source.table
     contract = CANONICAL_TABLES[name]
     record = TableIngest(name, list(source.files), 0, 0, 0, dict(source.missing_optional_columns),
                          dict(source.ignored_columns))
     rejected = None
     if source.rejected is not None:
-        rejected = engine.save(f"ingest__int_{name}_rejected", source.rejected.select(*QUARANTINE_SCHEMA.names))
+        rejected = engine.save(f"ingest__int_{name}_rejected", source.rejected.select(*QUARANTINE_SCHEMA.names),
+                               scratch=True)
         record.read += count_rows(rejected)
     quarantine_name = f"ingest__int_{name}_quarantine"
-    if source.parts:
-        checked_parts = [check_rows(raw=part, contract=contract, known_bene=known_bene,
-                                    text_trimmed=source.text_trimmed) for part in source.parts]
-        checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
-        # Stored in file and record order: the bene_id join leaves rows in an order that differs run to run, and
-        # later float sums (cost regressions) depend on the order in which they read the accepted rows.
-        numbered = numbered_rows(checked, contract, source.unique_positions)
-        checked = engine.save(f"ingest__{name}_row", numbered.order_by([*POSITION]))
-        duplicates = engine.save(f"ingest__{name}_duplicate", duplicate_rows(checked=checked, contract=contract))
-        quarantined = quarantined_rows(checked=checked, duplicates=duplicates, contract=contract)
-        quarantine = engine.save(quarantine_name, quarantined if rejected is None
-                                 else quarantined.union(rejected.cast(quarantined.schema())))
-        # No key repeats (the usual case): a view filtering the stored rows in their stored order; else the
-        # accepted rows are stored (an anti-join's output order is not stable, and later sums depend on it).
-        repeats = count_rows(duplicates) > 0
-        accepted = (engine.save if repeats else engine.save_view)(name, accepted_rows(
-            checked=checked, duplicates=duplicates if repeats else None, contract=contract))
-        record.read += count_rows(checked)
-    else:
-        accepted = engine.save(name, _empty_table(name))
-        quarantine = engine.save(quarantine_name, rejected if rejected is not None else _empty_quarantine())
-    record.accepted = count_rows(accepted)
-    record.quarantined = count_rows(quarantine)
-    if not record.reconciles:
-        raise RuntimeError(f"ingest accounting broken for {name}: read {record.read} != accepted {record.accepted} "
-                           f"+ quarantined {record.quarantined}")
-    return record, accepted, quarantine
+    if not source.parts:
+        quarantine = engine.save(quarantine_name, rejected if rejected is not None else _empty_quarantine(),
+                                 scratch=True)
+        return CheckedTable(record, _empty_table(name), quarantine)
+    in_place = engine.changes_in_place
+    checked_parts = [check_rows(raw=part, contract=contract, known_bene=None if in_place else known_bene,
+                                text_trimmed=source.text_trimmed) for part in source.parts]
+    checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
+    numbered = numbered_rows(checked, contract, source.unique_positions)
+    # Stored in file and record order (ties in later windows are broken by the order the accepted rows are read
+    # in): as read when the engine keeps the sources' order, else sorted (a join or window reorders rows).
+    row_name = f"ingest__{name}_row" + (UNPUBLISHED if in_place else "")
+    checked = engine.save(row_name, numbered if engine.keeps_order(numbered) else numbered.order_by([*POSITION]))
+    record.read += count_rows(checked)
+    if in_place and known_bene is not None and "bene_id" in contract.column_names:
+        # The bene_id check is a join, kept out of the checks above so they keep the order: failing rows move to
+        # the end of the table (out of the accepted rows, whose order stays).
+        unknown = engine.save(f"ingest__int_{name}_unknown_bene", unknown_bene_rows(
+            checked=checked, known_bene=known_bene), scratch=True)
+        engine.delete_rows(row_name, unknown, [*POSITION])
+        engine.append_rows(row_name, unknown)
+        engine.drop(unknown.get_name())
+    duplicates = engine.save(f"ingest__int_{name}_duplicate", duplicate_rows(checked=checked, contract=contract),
+                             scratch=True)
+    quarantined = quarantined_rows(checked=checked, duplicates=duplicates, contract=contract)
+    quarantine = engine.save(quarantine_name, quarantined if rejected is None
+                             else quarantined.union(rejected.cast(quarantined.schema())), scratch=True)
+    repeats = count_rows(duplicates) > 0
+    if in_place:
+        if repeats:
+            engine.delete_rows(row_name, duplicates, [*POSITION])
+        accepted = accepted_rows(checked=checked, duplicates=None, contract=contract)
+        return CheckedTable(record, accepted, quarantine, unpublished=row_name)
+    # No key repeats: the accepted rows filter the stored ones in their order; else they are stored (an
+    # anti-join's output order is not stable).
+    accepted = (engine.save if repeats else engine.save_view)(name, accepted_rows(
+        checked=checked, duplicates=duplicates if repeats else None, contract=contract))
+    return CheckedTable(record, accepted, quarantine)
+
+
+def ingest_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) -> tuple[
+        TableIngest, ir.Table, ir.Table]:
+    """One canonical table checked (`check_table`) and published: its accounting, accepted rows and quarantine."""
+    checked = check_table(engine, source, known_bene)
+    with engine.transaction():
+        accepted = checked.publish(engine)
+    return checked.record, accepted, checked.quarantine
 
 
 def run_ingest(engine: Engine, rules: RulesForYear | None, run_dir: Path, inputs: IngestInputs,
                step: Step | None = None) -> IngestResult:
     """Read the tables of `inputs.input_dir` in its format, validate each row, store accepted rows and quarantine.
 
+    The checked rows are written first; the canonical tables, the quarantine and the accounting are then
+    published in one transaction (an error before or during it leaves the run folder's tables as they were).
     Raises IngestFileError when a required table is absent or a file lacks a required column, ConnectorError when
     a source format's files cannot be read at all (or the format cannot be recognised).
     """
@@ -156,39 +213,66 @@ def run_ingest(engine: Engine, rules: RulesForYear | None, run_dir: Path, inputs
                           source_format=source.source_format, source_records=source.source_records,
                           limitations=[limitation.as_dict() for limitation in source.limitations])
     try:
-        ingest_raw_tables(engine, source.prepared(engine), result, step, source.extra_quarantine)
+        checked = check_raw_tables(engine, source.prepared(engine), step)
+        with engine.transaction():
+            publish_raw_tables(engine, checked, result, source.extra_quarantine)
+            if rules is not None:
+                result.share_failures = quarantine_share_failures(
+                    engine, result, rules.value("ingest.max_quarantine_share"))
+            publish_ingest(engine, run_dir, result)
     finally:
+        drop_unpublished(engine)
         source.drop_staged(engine)
-    if rules is not None:
-        result.share_failures = quarantine_share_failures(engine, result, rules.value("ingest.max_quarantine_share"))
-    publish_ingest(engine, run_dir, result)
     return result
+
+
+setattr(run_ingest, PUBLISHES_ITSELF, True)
 
 
 def ingest_raw_tables(engine: Engine, raw: dict[str, RawTable], result: IngestResult, step: Step | None = None,
                       extra_quarantine: list[ir.Table] | None = None) -> IngestResult:
     """Validate raw canonical tables from any source (canonical files or a connector): every row accepted or
     quarantined with its source file and record number; accepted rows stored as the canonical tables and the
-    accounting recorded in `result`.
+    accounting recorded in `result` (`check_raw_tables`, then `publish_raw_tables` in one transaction).
 
     A table absent from `raw` is stored empty and reported as not provided. `extra_quarantine` adds rows a
     connector rejected outside the canonical tables (e.g. a cross-walk file's bad records) to the quarantine.
     """
+    try:
+        checked = check_raw_tables(engine, raw, step)
+        with engine.transaction():
+            return publish_raw_tables(engine, checked, result, extra_quarantine)
+    finally:
+        drop_unpublished(engine)
+
+
+def check_raw_tables(engine: Engine, raw: dict[str, RawTable], step: Step | None = None
+                     ) -> dict[str, CheckedTable | None]:
+    """Every raw table checked in ingest order (None: not provided); see `check_table`."""
     say = step or no_step
-    quarantine_parts: list[ir.Table] = []
+    checked: dict[str, CheckedTable | None] = {}
     known_bene: ir.Table | None = None
     for position, name in enumerate(INGEST_ORDER, start=1):
         say(f"{name} ({position}/{len(INGEST_ORDER)})")
         source = raw.get(name)
-        if source is None:
+        checked[name] = None if source is None else check_table(engine, source, known_bene)
+        if name == "beneficiary" and checked[name] is not None:
+            known_bene = checked[name].accepted.select("bene_id")
+    return checked
+
+
+def publish_raw_tables(engine: Engine, checked: dict[str, CheckedTable | None], result: IngestResult,
+                       extra_quarantine: list[ir.Table] | None = None) -> IngestResult:
+    """The checked tables made the run's canonical tables, with the quarantine (call inside a transaction)."""
+    quarantine_parts: list[ir.Table] = []
+    for name, table in checked.items():
+        if table is None:
             engine.save(name, _empty_table(name))
             result.tables[name] = TableIngest(name, [], 0, 0, 0, provided=False)
             continue
-        record, accepted, quarantine = ingest_table(engine, source, known_bene)
-        quarantine_parts.append(quarantine)
-        if name == "beneficiary":
-            known_bene = accepted.select("bene_id")
-        result.tables[name] = record
+        table.publish(engine)
+        quarantine_parts.append(table.quarantine)
+        result.tables[name] = table.record
     quarantine_parts.extend(extra_quarantine or [])
     all_quarantine = (
         ibis.union(*[q.select(*QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA) for q in quarantine_parts])
@@ -197,11 +281,15 @@ def ingest_raw_tables(engine: Engine, raw: dict[str, RawTable], result: IngestRe
     for derived in FINAL_ACTION_TABLES:
         if engine.has_table(derived):
             engine.drop(derived)
-    for name in INGEST_ORDER:
-        for suffix in ("quarantine", "rejected"):
-            if engine.has_table(f"ingest__int_{name}_{suffix}"):
-                engine.drop(f"ingest__int_{name}_{suffix}")
     return result
+
+
+def drop_unpublished(engine: Engine) -> None:
+    """Remove ingest's intermediate tables (checked rows never published, per-table quarantine parts)."""
+    for name in INGEST_ORDER:
+        for intermediate in (f"ingest__{name}_row{UNPUBLISHED}", *(f"ingest__int_{name}_{suffix}" for suffix in (
+                "quarantine", "rejected", "duplicate", "unknown_bene"))):
+            engine.drop(intermediate)  # temporary tables too; a missing one is no error
 
 
 @dataclass(frozen=True)

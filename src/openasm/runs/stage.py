@@ -52,6 +52,10 @@ class StageResult:
 ResultT = TypeVar("ResultT", bound=StageResult)
 
 
+# Attribute of a runner that makes its own tables atomic (runs.execute does not wrap it in a transaction).
+PUBLISHES_ITSELF = "publishes_itself"
+
+
 class Runner(Protocol[ResultT]):
     def __call__(self, engine: Engine, rules: Any, run_dir: Path, inputs: Any, step: Step | None = None
                  ) -> ResultT: ...
