@@ -2,7 +2,7 @@
 and the limitations of its format.
 
 A connector reads its files through the engine and returns `SourceTables`; `runs.ingest.run_ingest` passes its
-raw tables to `ingest_raw_tables`, so the same row checks accept or quarantine every row with the source file
+raw tables to `check_raw_tables`, so the same row checks accept or quarantine every row with the source file
 and record number, and `read = accepted + quarantined` holds per canonical table.
 """
 

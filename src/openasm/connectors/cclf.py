@@ -13,6 +13,7 @@ What CCLF cannot carry is stated in `CCLF_LIMITATIONS` and in every run's manife
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import ibis
@@ -157,7 +158,8 @@ class _RecordReader:
     def _read(self, file_type: str, table: str) -> ir.Table | None:
         layout = self.layouts[file_type]
         good_parts = []
-        ranks = {path: rank for rank, path in enumerate(sorted(str(f.path) for f in self.delivery.of(file_type)))}
+        files = _in_rank_order(str(f.path) for f in self.delivery.of(file_type))
+        ranks = {path: rank for rank, path in enumerate(files)}
         for found in self.delivery.of(file_type):
             lines = self.engine.read_lines(found.path)
             self._line_tables.setdefault(file_type, []).append(lines)
@@ -222,7 +224,7 @@ def _part_a(engine: Engine, records: dict[str, ir.Table | None], codes: dict, ta
     family = family_key(header._billing_ccn.fill_null(header.facility_ccn), header.claim_from_date,
                         header.claim_thru_date, header.bene_id)
     header = with_pairs(header, family, kind,
-                         lambda claim: amount_key(claim._header_paid_amount.try_cast("float64")).min())
+                        lambda claim: amount_key(claim._header_paid_amount.try_cast("float64")).min())
     stay = header.claim_type.isin(["inpatient", "snf"])
     header = header.mutate(
         claim_processed_date=processed_date(header),
@@ -283,7 +285,7 @@ def _part_b(records: ir.Table, codes: dict) -> ir.Table:
     records = records.mutate(claim_type=map_codes(records.claim_type, codes["claim_type"]),
                              claim_adjustment_type=kind)
     records = with_pairs(records, family_key(records._control_number, records.bene_id), kind,
-                          lambda claim: amount_key(claim.allowed_amount.try_cast("float64").abs().sum()))
+                         lambda claim: amount_key(claim.allowed_amount.try_cast("float64").abs().sum()))
     records = records.drop(DX_SPAN) if DX_SPAN in records.columns else records
     return records.mutate(claim_processed_date=processed_date(records),
                           **_signed(records, records.claim_adjustment_type, AMOUNT_COLUMNS))
@@ -323,7 +325,12 @@ def _record_at(position: ir.IntegerValue, files: list[str]) -> dict[str, ir.Valu
     """`_row_number` and `_source_file` back from a `_record_position`."""
     rank = (position // _FILE_RANK_SHIFT).cast("int64")
     return {ROW_NUMBER: position % _FILE_RANK_SHIFT,
-            SOURCE_FILE: rank.cases(*[(i, f) for i, f in enumerate(sorted(files))], else_=ibis.null("string"))}
+            SOURCE_FILE: rank.cases(*enumerate(_in_rank_order(files)), else_=ibis.null("string"))}
+
+
+def _in_rank_order(files: Iterable[str]) -> list[str]:
+    """A file type's files in name order: a file's `FILE_RANK` is its index here."""
+    return sorted(files)
 
 
 def _first_of_each(rows: ir.Table, key: list[str]) -> ir.Table:

@@ -1,5 +1,5 @@
 """Raw canonical tables from any source, before the row checks: what canonical files and connectors hand to
-ingest (`runs.ingest.ingest_raw_tables`), so one path accepts or quarantines every row of every format.
+ingest (`runs.ingest.check_raw_tables`), so one path accepts or quarantines every row of every format.
 
 A raw table's parts have the canonical column names (text, or typed where the source is typed) plus
 `_row_number` (the record number in its source file) and `_source_file`, as `Engine.read_source` returns them.

@@ -1,8 +1,8 @@
 """Execute one stage so that a run folder is always consistent: the stage runs in one database transaction
-(DuckDB; a runner marked PUBLISHES_ITSELF writes new tables under names of their own and swaps them in, in one
-transaction, at its end) with its output files staged aside, and only when it finishes are the files moved into `outputs/`, the
-results of downstream stages removed as stale, and the manifest rewritten (atomically). An error or Ctrl-C rolls
-the transaction back and leaves the previous state.
+(DuckDB; a runner marked PUBLISHES_ITSELF writes its large tables under names of their own first and publishes
+them in one transaction of its own) with its output files staged aside, and only when it finishes are the files
+moved into `outputs/`, the results of downstream stages removed as stale, and the manifest rewritten
+(atomically). An error or Ctrl-C rolls the transaction back and leaves the previous state.
 
 On PySpark each table is written atomically (a folder renamed into place) but several tables are not one
 transaction: an interrupted Spark stage leaves its manifest entry unfinished and the next command says so.

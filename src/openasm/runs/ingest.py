@@ -229,23 +229,6 @@ def run_ingest(engine: Engine, rules: RulesForYear | None, run_dir: Path, inputs
 setattr(run_ingest, PUBLISHES_ITSELF, True)
 
 
-def ingest_raw_tables(engine: Engine, raw: dict[str, RawTable], result: IngestResult, step: Step | None = None,
-                      extra_quarantine: list[ir.Table] | None = None) -> IngestResult:
-    """Validate raw canonical tables from any source (canonical files or a connector): every row accepted or
-    quarantined with its source file and record number; accepted rows stored as the canonical tables and the
-    accounting recorded in `result` (`check_raw_tables`, then `publish_raw_tables` in one transaction).
-
-    A table absent from `raw` is stored empty and reported as not provided. `extra_quarantine` adds rows a
-    connector rejected outside the canonical tables (e.g. a cross-walk file's bad records) to the quarantine.
-    """
-    try:
-        checked = check_raw_tables(engine, raw, step)
-        with engine.transaction():
-            return publish_raw_tables(engine, checked, result, extra_quarantine)
-    finally:
-        drop_unpublished(engine)
-
-
 def check_raw_tables(engine: Engine, raw: dict[str, RawTable], step: Step | None = None
                      ) -> dict[str, CheckedTable | None]:
     """Every raw table checked in ingest order (None: not provided); see `check_table`."""
@@ -326,9 +309,11 @@ def quarantine_share_failures(engine: Engine, result: IngestResult, max_share: f
     gap = ibis.or_(ibis.literal(False), *[(quarantine.table_name == table) & quarantine.column_name.isin(columns)
                                           for table, columns in uncarried.items()])
     unexplained = quarantine.filter(~gap)
-    records = unexplained.select("table_name", "source_file", "row_number").distinct()
-    counted = {r["table_name"]: r["records"] for r in engine.fetch(
-        records.group_by("table_name").agg(records=records.count())).to_pylist()}
+    counted: dict[str, int] = {}
+    if any(t.table in uncarried for t in candidates):  # records, not rows: a record may fail on several columns
+        records = unexplained.select("table_name", "source_file", "row_number").distinct()
+        counted = {r["table_name"]: r["records"] for r in engine.fetch(
+            records.group_by("table_name").agg(records=records.count())).to_pylist()}
     failing = [(t, t.quarantined if t.table not in uncarried else counted.get(t.table, 0)) for t in candidates]
     failing = [(t, n) for t, n in failing if n / t.read > max_share]
     if not failing:
