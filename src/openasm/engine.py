@@ -27,18 +27,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from openasm.engine_sources import (
-    MALFORMED,
-    ROW_NUMBER,
-    SOURCE_FILE,
-    duckdb_csv_view,
-    duckdb_drop_lines,
-    duckdb_lines_table,
-    duckdb_parquet_view,
-    spark_csv_frame,
-    spark_lines_frame,
-    spark_parquet_frame,
-)
+from openasm.engine_sources import (MALFORMED, ROW_NUMBER, SOURCE_FILE, duckdb_csv_view, duckdb_drop_lines,
+                                    duckdb_lines_table, duckdb_parquet_view, spark_csv_frame, spark_lines_frame,
+                                    spark_parquet_frame)
 from openasm import engine_duckdb
 from openasm.engine_duckdb import NullTypedColumns, is_interruption
 from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, spark_session,
@@ -246,7 +237,7 @@ class Engine:
     # ---- changing stored rows (DuckDB; a Spark table is rewritten whole instead) ----------------------
     @property
     def changes_in_place(self) -> bool:
-        """Whether run tables can lose and gain rows in place (`delete_rows`, `append_rows`, `keeps_order`)."""
+        """Whether run tables change in place (`delete_rows`, `append_rows`, `set_columns`, `keeps_order`)."""
         return self.backend == "duckdb"
 
     def keeps_order(self, expr: ir.Table) -> bool:
@@ -261,6 +252,10 @@ class Engine:
         """Add `rows` at the end of run table `name` (DuckDB)."""
         engine_duckdb.append_rows(self.con, name, rows)
 
+    def set_columns(self, name: str, rows: ir.Table, on: tuple[str, str], columns: dict[str, str]) -> None:
+        """Add `columns` to run table `name` from the matching row of `rows`, null elsewhere (DuckDB; no copy)."""
+        engine_duckdb.set_columns(self.con, name, rows, on, columns)
+
     def table(self, name: str) -> ir.Table:
         """A run table saved earlier (in this session or by an earlier command on the run folder)."""
         if self.backend == "duckdb":
@@ -272,6 +267,9 @@ class Engine:
             raise EngineError(f"run table '{name}' does not exist in {self.warehouse}")
         self._spark.read.parquet(uri).createOrReplaceTempView(name)
         return self.con.table(name)
+
+    def is_view(self, name: str) -> bool:
+        return self.backend == "duckdb" and engine_duckdb.table_kind(self.con, name) == "VIEW"
 
     def has_table(self, name: str) -> bool:
         if self.backend == "duckdb":

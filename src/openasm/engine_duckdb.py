@@ -66,6 +66,22 @@ def append_rows(con: Any, name: str, rows: ir.Table) -> None:
     con.con.execute(f"INSERT INTO {sql_identifier(name)} ({names}) {query}")
 
 
+def set_columns(con: Any, name: str, rows: ir.Table, on: tuple[str, str], columns: dict[str, str]) -> None:
+    """Give run table `name` the new `columns` (new name: column of `rows`), filled on the rows where `name`'s
+    `on[0]` equals `rows`' `on[1]` (one row of `rows` per value) and null elsewhere. A catalog change plus an update
+    of the matched rows: the other columns are not rewritten and the rows keep their order. Columns of those
+    names left by an earlier call are replaced."""
+    added = rows.select(on[1], **{new: rows[source] for new, source in columns.items()})
+    query, _ = _compiled(con, added)
+    target = sql_identifier(name)
+    for column in added.schema().to_sqlglot_column_defs("duckdb")[1:]:
+        con.con.execute(f"ALTER TABLE {target} DROP COLUMN IF EXISTS {sql_identifier(column.name)}; "
+                        f"ALTER TABLE {target} ADD COLUMN {column.sql('duckdb')}")
+    assign = ", ".join(f"{sql_identifier(new)} = _found.{sql_identifier(new)}" for new in columns)
+    con.con.execute(f"UPDATE {target} SET {assign} FROM ({query}) AS _found "
+                    f"WHERE {target}.{sql_identifier(on[0])} = _found.{sql_identifier(on[1])}")
+
+
 def table_kind(con: Any, name: str) -> str | None:
     """'BASE TABLE', 'VIEW' or, for no such name, None."""
     found = con.raw_sql(

@@ -45,9 +45,25 @@ def claim_versions(*, claims: ir.Table) -> ir.Table:
     return versions
 
 
-def resolve_final_action(*, claims: ir.Table) -> ir.Table:
-    """Every input line with `family_id` and `final_action_status` (see module docstring)."""
-    versions = claim_versions(claims=claims)
+def _lines_of_adjusted_claims(*, claims: ir.Table) -> ir.Table:
+    """The lines of every claim that may not be `final` of its own family: claims with a line that is not an
+    original, and the claims those lines point to. Any other claim is an original nobody modifies, so its
+    family is itself alone and it is final; leaving it out changes no other claim's chain or ranking."""
+    kind = claims.claim_adjustment_type
+    modifying = claims.filter(kind.notnull() & (kind != "original"))
+    ids = ibis.union(
+        modifying.select(_adjusted_id=modifying.claim_id),
+        modifying.select(_adjusted_id=modifying.original_claim_id),
+        distinct=True,
+    )
+    return claims.semi_join(ids, claims.claim_id == ids._adjusted_id)
+
+
+def status_exceptions(*, claims: ir.Table) -> ir.Table:
+    """One row per claim id whose status is not the default (`final`, its own family): every version of an
+    adjusted or cancelled claim, and adjustments of originals outside the extract. Columns: `_status_claim_id`,
+    `family_id`, `final_action_status`. Most claims are never adjusted, so this is a small fraction of them."""
+    versions = claim_versions(claims=_lines_of_adjusted_claims(claims=claims))
     precedence = versions.adjustment_type.cases(*VERSION_PRECEDENCE.items(), else_=0)
     window = ibis.window(
         group_by=versions.family_id,
@@ -70,8 +86,31 @@ def resolve_final_action(*, claims: ir.Table) -> ir.Table:
             )
         },
     )
-    out = claims.join(status, claims.claim_id == status._status_claim_id)
-    return out.drop("_status_claim_id")
+    return status.filter((status[STATUS_COLUMN] != "final") | (status.family_id != status._status_claim_id))
+
+
+def final_action_columns(*, lines: ir.Table, family: str, status: str) -> ir.Table:
+    """Lines whose claim's status is not the default carry it in columns `family` and `status` (null for the
+    rest): the same lines with `family_id` and `final_action_status` in their place, defaults filled (own claim
+    id, `final`)."""
+    return lines.select(
+        *[c for c in lines.columns if c not in (family, status)],
+        family_id=lines[family].fill_null(lines.claim_id),
+        **{STATUS_COLUMN: lines[status].fill_null("final")},
+    )
+
+
+def with_final_action(*, claims: ir.Table, exceptions: ir.Table) -> ir.Table:
+    """Every input line with `family_id` and `final_action_status`, looked up in `exceptions`
+    (`status_exceptions`)."""
+    joined = claims.left_join(exceptions, claims.claim_id == exceptions._status_claim_id)
+    lines = joined.select(*claims.columns, _family=joined.family_id, _status=joined[STATUS_COLUMN])
+    return final_action_columns(lines=lines, family="_family", status="_status")
+
+
+def resolve_final_action(*, claims: ir.Table) -> ir.Table:
+    """Every input line with `family_id` and `final_action_status` (see module docstring)."""
+    return with_final_action(claims=claims, exceptions=status_exceptions(claims=claims))
 
 
 def final_claims(*, claims_with_status: ir.Table) -> ir.Table:

@@ -9,6 +9,8 @@ holds by construction (and is asserted by the ingest runner and the tests).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
@@ -176,13 +178,19 @@ def _same_row(table: ir.Table, duplicates: ir.Table) -> list[ir.BooleanValue]:
     return [table[c] == duplicates[c] for c in POSITION]
 
 
-def accepted_rows(*, checked: ir.Table, duplicates: ir.Table | None, contract: TableContract) -> ir.Table:
-    """Rows with no failure and a key not seen before, in the contract's columns and types. `duplicates` None:
-    known to be empty (the rows then keep their stored order)."""
+def checked_rows_table(table: str) -> str:
+    """Run table of one canonical table's checked rows (every row read, typed, with its failed checks)."""
+    return f"ingest__{table}_row"
+
+
+def accepted_rows(*, checked: ir.Table, duplicates: ir.Table | None, contract: TableContract,
+                  also: Sequence[str] = ()) -> ir.Table:
+    """Rows with no failure and a key not seen before, in the contract's columns and types (then the columns
+    `also` of the checked rows). `duplicates` None: known to be empty (the rows then keep their stored order)."""
     ok = checked.filter(checked[FAIL_COUNT] == 0)
     if duplicates is not None:
         ok = ok.anti_join(duplicates, _same_row(ok, duplicates))
-    return ok.select(**{c.name: ok[c.name] for c in contract.columns})
+    return ok.select(**{c.name: ok[c.name] for c in contract.columns}, **{c: ok[c] for c in also})
 
 
 def quarantined_rows(*, checked: ir.Table, duplicates: ir.Table, contract: TableContract) -> ir.Table:

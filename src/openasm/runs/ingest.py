@@ -23,6 +23,7 @@ from openasm.ingest.validate import (
     POSITION,
     QUARANTINE_SCHEMA,
     accepted_rows,
+    checked_rows_table,
     check_rows,
     duplicate_rows,
     numbered_rows,
@@ -160,7 +161,7 @@ def check_table(engine: Engine, source: RawTable, known_bene: ir.Table | None) -
     numbered = numbered_rows(checked, contract, source.unique_positions)
     # Stored in file and record order (ties in later windows are broken by the order the accepted rows are read
     # in): as read when the engine keeps the sources' order, else sorted (a join or window reorders rows).
-    row_name = f"ingest__{name}_row" + (UNPUBLISHED if in_place else "")
+    row_name = checked_rows_table(name) + (UNPUBLISHED if in_place else "")
     checked = engine.save(row_name, numbered if engine.keeps_order(numbered) else numbered.order_by([*POSITION]))
     record.read += count_rows(checked)
     if in_place and known_bene is not None and "bene_id" in contract.column_names:
@@ -270,7 +271,7 @@ def publish_raw_tables(engine: Engine, checked: dict[str, CheckedTable | None], 
 def drop_unpublished(engine: Engine) -> None:
     """Remove ingest's intermediate tables (checked rows never published, per-table quarantine parts)."""
     for name in INGEST_ORDER:
-        for intermediate in (f"ingest__{name}_row{UNPUBLISHED}", *(f"ingest__int_{name}_{suffix}" for suffix in (
+        for intermediate in (checked_rows_table(name) + UNPUBLISHED, *(f"ingest__int_{name}_{suffix}" for suffix in (
                 "quarantine", "rejected", "duplicate", "unknown_bene"))):
             engine.drop(intermediate)  # temporary tables too; a missing one is no error
 
