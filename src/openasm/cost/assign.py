@@ -57,34 +57,48 @@ def specialty_groups(rules: RulesForYear) -> dict[str, list[str]]:
     return {name: sorted(codes) for name, codes in groups.items()}
 
 
-def lines_matching_hcpcs_rules(lines: ir.Table, rows: list[dict], groups: dict[str, list[str]]) -> ir.Table:
-    """§10.3: the lines whose HCPCS is on a rule without a billing specialty group, or on a rule whose group
-    (`billing_specialty_group`) holds the line's `provider_specialty_code` (e.g. HF E/M only from cardiology or
-    primary care). The codes are looked up in tables (joins on a hash): DuckDB evaluates a long IN list that is
-    not a filter's own term (inside OR or COALESCE) value by value, 60 times slower at 8.5M lines."""
-    any_specialty: set[str] = set()
-    by_specialty: set[str] = set()
-    for r in rows:
+def hcpcs_rule_keys(hcpcs_rules: list[dict], groups: dict[str, list[str]]) -> tuple[pa.Table, pa.Table]:
+    """§10.3 as two lookup tables keyed on what a line carries: (`_rule_label` "<setting>:hcpcs",
+    `_rule_claim_type`, `_rule_hcpcs`) for codes a setting counts from any billing specialty, and the same plus
+    `_rule_specialty` for codes it counts only from the specialties of a `billing_specialty_group` (e.g. HF E/M
+    only from cardiology or primary care). A (setting, code) is in one table or the other, never both, so a line
+    matches at most one key per setting."""
+    any_specialty: set[tuple[str, str]] = set()
+    by_specialty: set[tuple[str, str, str]] = set()
+    for r in hcpcs_rules:
+        if r["setting"] not in HCPCS_RULE_SETTINGS:
+            continue
         group = r["billing_specialty_group"]
         if not group:
-            any_specialty.add(r["code"])
+            any_specialty.add((r["setting"], r["code"]))
         elif group not in groups:
             raise ValueError(f"cost.assignment_rules: billing_specialty_group '{group}' is not a group of the "
                              f"{SPECIALTY_GROUPS} list (groups: {', '.join(sorted(groups))})")
         else:
-            by_specialty.update(_code_and_specialty(r["code"], specialty) for specialty in groups[group])
-    codes = ibis.memtable(pa.table({"_rule_hcpcs": pa.array(sorted(any_specialty), pa.string())}))
-    if not by_specialty:
-        return lines.semi_join(codes, lines.hcpcs_code == codes._rule_hcpcs)
-    pairs = ibis.memtable(pa.table({"_rule_pair": pa.array(sorted(by_specialty), pa.string())}))
-    match = lines.hcpcs_code.isin(codes._rule_hcpcs) | _code_and_specialty(
-        lines.hcpcs_code, lines.provider_specialty_code).isin(pairs._rule_pair)
-    return lines.filter(match)
+            by_specialty.update((r["setting"], r["code"], specialty) for specialty in groups[group])
+    by_specialty = {key for key in by_specialty if key[:2] not in any_specialty}
+
+    def keyed(keys: set[tuple[str, ...]], names: tuple[str, ...]) -> pa.Table:
+        rows = sorted((f"{key[0]}:hcpcs", claim_type, *key[1:])
+                      for key in keys for claim_type in HCPCS_RULE_SETTINGS[key[0]])
+        return pa.table({name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(names)})
+
+    base = ("_rule_label", "_rule_claim_type", "_rule_hcpcs")
+    return keyed(any_specialty, base), keyed(by_specialty, (*base, "_rule_specialty"))
 
 
-def _code_and_specialty(code: str | ir.StringValue, specialty: str | ir.StringValue) -> str | ir.StringValue:
-    """One text key for a (HCPCS, specialty) pair, in Python and in the engine alike ("|" is in neither)."""
-    return code + "|" + specialty
+def lines_matching_hcpcs_rules(lines: ir.Table, hcpcs_rules: list[dict], groups: dict[str, list[str]]) -> ir.Table:
+    """§10.3: each line with the label of every hcpcs-rule setting that counts it (`_rule_label`): its claim type
+    is one the setting covers (HCPCS_RULE_SETTINGS) and its HCPCS is on the setting's rules, from any billing
+    specialty or from one of the rule's group (`hcpcs_rule_keys`). Two hash joins on small tables: one pass over
+    the lines for every setting, where a filter per setting read them once each."""
+    any_keys, specialty_keys = (ibis.memtable(keys) for keys in hcpcs_rule_keys(hcpcs_rules, groups))
+    by_code = lines.join(any_keys, (lines.claim_type == any_keys._rule_claim_type)
+                         & (lines.hcpcs_code == any_keys._rule_hcpcs))
+    by_specialty = lines.join(specialty_keys, (lines.claim_type == specialty_keys._rule_claim_type)
+                              & (lines.hcpcs_code == specialty_keys._rule_hcpcs)
+                              & (lines.provider_specialty_code == specialty_keys._rule_specialty))
+    return ibis.union(by_code.select(*lines.columns, "_rule_label"), by_specialty.select(*lines.columns, "_rule_label"))
 
 
 def standardized_line_cost(lines: ir.Table, rules: RulesForYear) -> tuple[ir.NumericValue, ir.StringValue]:
@@ -152,13 +166,9 @@ def select_assigned_services(
     if any(r["code_type"] != "hcpcs" for r in grouped):
         raise ValueError("cost.assignment_rules: billing_specialty_group applies to hcpcs rules only")
     groups = specialty_groups(rules) if grouped else {}
-    for setting, claim_types in HCPCS_RULE_SETTINGS.items():
-        setting_rules = [r for r in hcpcs_rules if r["setting"] == setting]
-        if setting_rules:
-            chosen = lines_matching_hcpcs_rules(lines.filter(lines.claim_type.isin(claim_types)), setting_rules, groups)
-            chosen = _has_condition_dx(chosen, claim_diagnosis, dx_codes)
-            parts.append(_cost_rows(chosen, f"{setting}:hcpcs", line_service_date(chosen),
-                                    rules, measure_id))
+    if any(r["setting"] in HCPCS_RULE_SETTINGS for r in hcpcs_rules):
+        chosen = _has_condition_dx(lines_matching_hcpcs_rules(lines, hcpcs_rules, groups), claim_diagnosis, dx_codes)
+        parts.append(_cost_rows(chosen, chosen._rule_label, line_service_date(chosen), rules, measure_id))
 
     inpatient = lines.filter(lines.claim_type == "inpatient")
     drgs = sorted({r["code"] for r in rows if r["code_type"] == "drg" and r["setting"] == "inpatient"})
