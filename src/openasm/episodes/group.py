@@ -15,26 +15,50 @@ from openasm.rules import RulesForYear
 COHORTS = ("hf", "lbp")
 
 
+def _stacked(tables: list[ir.Table]) -> ir.Table:
+    return ibis.union(*tables) if len(tables) > 1 else tables[0]
+
+
+def select_cohort_qualifying_services(
+    *, claim_line: ir.Table, claim_diagnosis: ir.Table, rules: RulesForYear, cohorts: tuple[str, ...] = COHORTS,
+) -> ir.Table:
+    """ebcm §3.1 for each cohort's measure: qualifying services, all measures stacked (`measure_id` first)."""
+    return _stacked([
+        select_qualifying_services(
+            claim_line=claim_line, claim_diagnosis=claim_diagnosis,
+            dx_codes=condition_dx_codes(rules, measure_for_cohort(rules, cohort)),
+            measure_id=measure_for_cohort(rules, cohort), rules=rules)
+        for cohort in cohorts])
+
+
+def build_cohort_windows(
+    *, qualifying_service: ir.Table, beneficiary: ir.Table, enrollment: ir.Table, rules: RulesForYear,
+    cohorts: tuple[str, ...] = COHORTS,
+) -> dict[str, ir.Table]:
+    """ebcm §3.2 (trigger events) and §3.4 (attribution windows) for each cohort's measure from the stacked
+    qualifying services (a stored table: a runner computes them once). Returns `trigger_event` and
+    `attribution_window`, all measures stacked."""
+    triggers, windows = [], []
+    for cohort in cohorts:
+        measure_id = measure_for_cohort(rules, cohort)
+        qualifying = qualifying_service.filter(qualifying_service.measure_id == measure_id)
+        measure_triggers = confirm_trigger_events(qualifying=qualifying, cohort=cohort, rules=rules)
+        triggers.append(measure_triggers)
+        windows.append(build_attribution_windows(qualifying=qualifying, triggers=measure_triggers,
+                                                 beneficiary=beneficiary, enrollment=enrollment, rules=rules))
+    return {"trigger_event": _stacked(triggers), "attribution_window": _stacked(windows)}
+
+
 def group_episodes(
     *, claim_line: ir.Table, claim_diagnosis: ir.Table, beneficiary: ir.Table, enrollment: ir.Table,
     rules: RulesForYear, cohorts: tuple[str, ...] = COHORTS,
 ) -> dict[str, ir.Table]:
     """ebcm §3 for each cohort's measure. Returns tables `qualifying_service`, `trigger_event`,
-    `attribution_window` and `episode` (all measures stacked, `measure_id` first)."""
-    parts: dict[str, list[ir.Table]] = {"qualifying_service": [], "trigger_event": [], "attribution_window": [],
-                                        "episode": []}
-    for cohort in cohorts:
-        measure_id = measure_for_cohort(rules, cohort)
-        qualifying = select_qualifying_services(
-            claim_line=claim_line, claim_diagnosis=claim_diagnosis,
-            dx_codes=condition_dx_codes(rules, measure_id), measure_id=measure_id, rules=rules,
-        )
-        triggers = confirm_trigger_events(qualifying=qualifying, cohort=cohort, rules=rules)
-        windows = build_attribution_windows(
-            qualifying=qualifying, triggers=triggers, beneficiary=beneficiary, enrollment=enrollment, rules=rules
-        )
-        episodes = segment_episodes(attribution_window=windows, rules=rules)
-        for name, table in (("qualifying_service", qualifying), ("trigger_event", triggers),
-                            ("attribution_window", windows), ("episode", episodes)):
-            parts[name].append(table)
-    return {name: ibis.union(*tables) if len(tables) > 1 else tables[0] for name, tables in parts.items()}
+    `attribution_window` and `episode` (all measures stacked, `measure_id` first). A runner storing each step
+    calls the three steps itself, so that later steps read the stored tables."""
+    qualifying = select_cohort_qualifying_services(claim_line=claim_line, claim_diagnosis=claim_diagnosis,
+                                                   rules=rules, cohorts=cohorts)
+    windows = build_cohort_windows(qualifying_service=qualifying, beneficiary=beneficiary, enrollment=enrollment,
+                                   rules=rules, cohorts=cohorts)
+    return {"qualifying_service": qualifying, **windows,
+            "episode": segment_episodes(attribution_window=windows["attribution_window"], rules=rules)}

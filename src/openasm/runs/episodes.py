@@ -27,7 +27,8 @@ from openasm.cost.part_d import summarize_part_d_class_gap
 from openasm.engine import Engine
 from openasm.episodes.attribution import attribute_clinicians
 from openasm.episodes.codes import condition_dx_codes, measure_for_cohort
-from openasm.episodes.group import COHORTS, group_episodes
+from openasm.episodes.group import COHORTS, build_cohort_windows, select_cohort_qualifying_services
+from openasm.episodes.segments import segment_episodes
 from openasm.episodes.specialty import assign_clinician_specialty
 from openasm.rules import RulesForYear
 from openasm.runs.final_action import ensure_final_action
@@ -83,11 +84,12 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
     base = {name: engine.table(name) for name in ("claim_diagnosis", "beneficiary", "enrollment", "clinician")}
 
     say("grouping episodes")
-    grouped = group_episodes(claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"],
-                             beneficiary=base["beneficiary"], enrollment=base["enrollment"], rules=rules)
-    qualifying = engine.save("qualifying_service", grouped["qualifying_service"])
-    publish(engine, run_dir, result, "attribution_window", grouped["attribution_window"])
-    episode = engine.save("episodes__int_episode", grouped["episode"])
+    qualifying = engine.save("qualifying_service", select_cohort_qualifying_services(
+        claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=rules))
+    windows = publish(engine, run_dir, result, "attribution_window", build_cohort_windows(
+        qualifying_service=qualifying, beneficiary=base["beneficiary"], enrollment=base["enrollment"],
+        rules=rules)["attribution_window"])
+    episode = engine.save("episodes__int_episode", segment_episodes(attribution_window=windows, rules=rules))
 
     say("finding exclusions")
     exclusion = publish(engine, run_dir, result, "episode_exclusion", find_episode_exclusions(

@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 from openasm.cost.exclusions import apply_exclusions, find_episode_exclusions
 from openasm.engine import Engine
 from openasm.episodes.attribution import attribute_clinicians
-from openasm.episodes.group import group_episodes
+from openasm.episodes.group import build_cohort_windows, select_cohort_qualifying_services
+from openasm.episodes.segments import segment_episodes
 from openasm.participation.cohort import cohort_specialty_table
 from openasm.participation.eligibility import check_performance_year, eligibility_year
 from openasm.participation.episode_volume import cohort_measure_table
@@ -92,9 +93,12 @@ def eligibility_episodes(engine: Engine, rules: RulesForYear, claim_line: ir.Tab
     say(f"grouping CY{year} episodes")
     year_rules = dataclasses.replace(rules, performance_year=year)
     base = {name: engine.table(name) for name in ("claim_diagnosis", "beneficiary", "enrollment")}
-    grouped = group_episodes(claim_line=claim_line, rules=year_rules, **base)
-    qualifying = engine.save(f"participation__int_qualifying_{year}", grouped["qualifying_service"])
-    episode = engine.save(f"participation__int_grouped_{year}", grouped["episode"])
+    qualifying = engine.save(f"participation__int_qualifying_{year}", select_cohort_qualifying_services(
+        claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=year_rules))
+    windows = build_cohort_windows(qualifying_service=qualifying, beneficiary=base["beneficiary"],
+                                   enrollment=base["enrollment"], rules=year_rules)["attribution_window"]
+    episode = engine.save(f"participation__int_grouped_{year}", segment_episodes(attribution_window=windows,
+                                                                                   rules=year_rules))
     exclusion = engine.save(f"participation__int_exclusion_{year}", find_episode_exclusions(
         episode=episode, claim_line=claim_line, rules=year_rules, **base))
     episode = engine.save(f"participation__int_episode_{year}", apply_exclusions(episode=episode,
