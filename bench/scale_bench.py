@@ -167,7 +167,8 @@ def main() -> None:
     parser.add_argument("--backend", default="duckdb", choices=("duckdb", "pyspark"))
     parser.add_argument("--spark-master")
     parser.add_argument("--memory-limit", help="engine memory limit, e.g. 2GB (sets OPENASM_MEMORY_LIMIT)")
-    parser.add_argument("--csv", dest="csv_mode", help="CSV copies of outputs: large|all|none (ingest option)")
+    parser.add_argument("--csv", dest="csv_mode",
+                        help="CSV copies of outputs: small|all|none (ingest option; default small)")
     parser.add_argument("--skip-quality", action="store_true", help="claims stages only")
     parser.add_argument("--stages", help="comma-separated subset of stages to run, e.g. ingest,summarize")
     args = parser.parse_args()

@@ -20,7 +20,8 @@ from typing import Any
 from openasm.engine import Engine
 from openasm.rules import RulesForYear
 from openasm.runs.lineage import INPUT_STAGES, YEAR_AWARE, YEAR_STAGES, downstream, missing_upstream, stage_name
-from openasm.runs.stage import PUBLISHES_ITSELF, ResultT, Runner, Step, staged_outputs, write_manifest
+from openasm.runs.stage import (DEFAULT_CSV_MODE, PUBLISHES_ITSELF, ResultT, Runner, Step, staged_outputs,
+                                 write_manifest)
 from openasm.schema.run_folder import OUTPUTS, read_manifest_if_any
 
 
@@ -66,7 +67,7 @@ def execute_stage(runner: Runner[ResultT], engine: Engine, rules: RulesForYear |
     manifest = read_manifest_if_any(run_dir)
     stages: dict[str, Any] = manifest.get("stages", {})
     # CSV copies of outputs: chosen by the stage that starts a run (ingest `--csv`), kept for the later stages.
-    csv_copies = getattr(inputs, "csv_copies", None) or manifest.get("csv_copies", "all")
+    csv_copies = getattr(inputs, "csv_copies", None) or manifest.get("csv_copies", DEFAULT_CSV_MODE)
     years = _years(rules)
     year = years[0] if len(years) == 1 else None
     reason = missing_upstream(stage, year, stages)

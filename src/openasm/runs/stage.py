@@ -66,18 +66,21 @@ def count_rows(expr: ir.Table) -> int:
     return int(expr.count().to_pyarrow().as_py())
 
 
-# CSV copies of published tables beside the Parquet (always written): every table, only tables of at most
-# SMALL_CSV_ROWS rows (a CSV of millions of rows is slow to write and to open), or none. Chosen at ingest.
+# CSV copies of published tables beside the Parquet (always written): every table, only tables a spreadsheet
+# opens whole (SMALL_CSV_ROWS: Excel's 1,048,576 rows less the header; a larger CSV is slow to write, cannot be
+# opened whole and at a national year is gigabytes: episode_cost_line has 5.6M rows at 1.5M beneficiaries), or
+# none. Chosen at ingest; DEFAULT_CSV_MODE otherwise.
 CSV_MODES = ("all", "small", "none")
-SMALL_CSV_ROWS = 100_000
+DEFAULT_CSV_MODE = "small"
+SMALL_CSV_ROWS = 1_048_575
 
 _STAGING: ContextVar[Path | None] = ContextVar("openasm_output_staging", default=None)
 _YEAR: ContextVar[int | None] = ContextVar("openasm_publish_year", default=None)
-_CSV: ContextVar[str] = ContextVar("openasm_csv_copies", default="all")
+_CSV: ContextVar[str] = ContextVar("openasm_csv_copies", default=DEFAULT_CSV_MODE)
 
 
 @contextmanager
-def staged_outputs(folder: Path, year: int | None = None, csv_copies: str = "all") -> Iterator[None]:
+def staged_outputs(folder: Path, year: int | None = None, csv_copies: str = DEFAULT_CSV_MODE) -> Iterator[None]:
     """Within the block, `write_output` writes into `folder` (moved into `outputs/` when the stage commits), with
     CSV copies per `csv_copies` (one of CSV_MODES), and with `year`, `publish` keeps the published tables' rows
     of other performance years."""
