@@ -20,8 +20,7 @@ from typing import Any
 from openasm.engine import Engine
 from openasm.rules import RulesForYear
 from openasm.runs.lineage import INPUT_STAGES, YEAR_AWARE, YEAR_STAGES, downstream, missing_upstream, stage_name
-from openasm.runs.stage import (DEFAULT_CSV_MODE, PUBLISHES_ITSELF, ResultT, Runner, Step, staged_outputs,
-                                 write_manifest)
+from openasm.runs.stage import DEFAULT_CSV_MODE, PUBLISHES_ITSELF, ResultT, Runner, Step, staged_outputs, write_manifest
 from openasm.schema.run_folder import OUTPUTS, read_manifest_if_any
 
 
