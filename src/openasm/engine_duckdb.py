@@ -33,13 +33,24 @@ def create_table(con: Any, name: str, expr: ir.Table, scratch: bool = False) -> 
                     f"DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target}")
 
 
+# The last few queries compiled: ingest asks `keeps_order` of a check query, then stores it (compiling a check
+# query of 8.5M claim lines' 60-odd checks takes a quarter of a second).
+_RECENT_QUERIES: dict[Any, tuple[str, str]] = {}
+_RECENT_LIMIT = 4
+
+
 def _compiled(con: Any, expr: ir.Table) -> tuple[str, str]:
     schema = expr.schema()
     if schema.null_fields:
         raise NullTypedColumns(str(list(schema.null_fields)))
     con._run_pre_execute_hooks(expr)  # registers the in-memory tables the expression uses
-    columns = ", ".join(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
-    return con.compile(expr), columns
+    key = (id(con), expr.op())
+    if key not in _RECENT_QUERIES:
+        columns = ", ".join(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
+        while len(_RECENT_QUERIES) >= _RECENT_LIMIT:
+            _RECENT_QUERIES.pop(next(iter(_RECENT_QUERIES)))
+        _RECENT_QUERIES[key] = (con.compile(expr), columns)
+    return _RECENT_QUERIES[key]
 
 
 def keeps_order(con: Any, expr: ir.Table) -> bool:
