@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from openasm.cost.part_d import select_part_d_services
-from openasm.episodes.codes import diagnosis_matches
+from openasm.episodes.codes import diagnosis_filter, diagnosis_matches
 from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 from openasm.schema.sums import exact_sum
@@ -118,7 +118,7 @@ def standardized_line_cost(lines: ir.Table, rules: RulesForYear) -> tuple[ir.Num
 
 def _has_condition_dx(lines: ir.Table, claim_diagnosis: ir.Table, dx_codes: pa.Table) -> ir.Table:
     """Lines with the condition diagnosis on the line or anywhere on the claim."""
-    header = claim_diagnosis.filter(diagnosis_matches(claim_diagnosis.icd10_code, dx_codes))
+    header = claim_diagnosis.filter(*diagnosis_filter(claim_diagnosis.icd10_code, dx_codes))
     header_claims = header.select(_dx_claim=header.claim_id).distinct().mutate(_header_dx=ibis.literal(True))
     joined = lines.left_join(header_claims, lines.claim_id == header_claims._dx_claim).drop("_dx_claim")
     return joined.filter(diagnosis_matches(joined.line_dx_code, dx_codes) | joined._header_dx.fill_null(False)).drop(
@@ -128,7 +128,7 @@ def _has_condition_dx(lines: ir.Table, claim_diagnosis: ir.Table, dx_codes: pa.T
 
 def _principal_dx_claims(claim_diagnosis: ir.Table, dx_codes: pa.Table) -> ir.Table:
     principal = claim_diagnosis.filter(
-        (claim_diagnosis.dx_position == 1) & diagnosis_matches(claim_diagnosis.icd10_code, dx_codes)
+        claim_diagnosis.dx_position == 1, *diagnosis_filter(claim_diagnosis.icd10_code, dx_codes)
     )
     return principal.select(_principal_claim=principal.claim_id).distinct()
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from openasm.cost.hcc import age_at, hcc_interaction_arrow, lookback_diagnoses, lookback_window
-from openasm.episodes.codes import diagnosis_matches
+from openasm.episodes.codes import diagnosis_filter
 from openasm.episodes.qualifying import final_lines
 from openasm.rules import RulesForYear
 from openasm.schema.months import date_month_index, year_month_index
@@ -213,8 +213,8 @@ def build_risk_features(
         parts.append(_rows(_long_term_care(sel, claim_line, rules), "long_term_institutional"))
     if (sel := scope("prior_hf_admission", "hf_severity_markers")) is not None:
         dx = lookback_diagnoses(episode=sel, claim_line=claim_line, claim_diagnosis=claim_diagnosis, rules=rules)
-        hf = dx.filter((dx.claim_type == "inpatient") & (dx.dx_position == 1)
-                       & diagnosis_matches(dx.dx_code, _dx_code_table(rules, HF_FAMILIES)))
+        hf = dx.filter((dx.claim_type == "inpatient") & (dx.dx_position == 1),
+                       *diagnosis_filter(dx.dx_code, _dx_code_table(rules, HF_FAMILIES)))
         stays = hf.group_by("episode_id").agg(_stays=hf.claim_id.nunique())
         if (s := scope("prior_hf_admission")) is not None:
             parts.append(_rows(stays.semi_join(s, "episode_id"), "prior_hf_admission"))
@@ -222,7 +222,7 @@ def build_risk_features(
             parts.append(_rows(stays.filter(stays._stays >= 2).semi_join(s, "episode_id"), "hf_repeat_admission"))
     if (sel := scope("radiculopathy_or_stenosis")) is not None:
         dx = lookback_diagnoses(episode=sel, claim_line=claim_line, claim_diagnosis=claim_diagnosis, rules=rules)
-        hit = dx.filter(diagnosis_matches(dx.dx_code, _dx_code_table(rules, RADICULOPATHY_STENOSIS_FAMILIES)))
+        hit = dx.filter(*diagnosis_filter(dx.dx_code, _dx_code_table(rules, RADICULOPATHY_STENOSIS_FAMILIES)))
         parts.append(_rows(hit.select("episode_id").distinct(), "radiculopathy_or_stenosis"))
     if (sel := scope("prior_spine_surgery")) is not None:
         parts.append(_rows(_spine_surgery(sel, claim_line, rules), "prior_spine_surgery"))

@@ -8,7 +8,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from openasm.episodes.codes import diagnosis_matches, service_codes
+from openasm.episodes.codes import diagnosis_filter, diagnosis_matches, service_codes
 from openasm.ingest.final_action import STATUS_COLUMN
 from openasm.rules import RulesForYear
 
@@ -60,7 +60,7 @@ def select_qualifying_services(
     line_dx_ok = diagnosis_matches(lines.line_dx_code, dx_codes)
     scope = rules.value("episodes.dx_match_scope")
     if scope == "line_or_header":
-        header = claim_diagnosis.filter(diagnosis_matches(claim_diagnosis.icd10_code, dx_codes))
+        header = claim_diagnosis.filter(*diagnosis_filter(claim_diagnosis.icd10_code, dx_codes))
         header_claims = header.select(_dx_claim_id=header.claim_id).distinct().mutate(_has_header_dx=ibis.literal(True))
         lines = lines.left_join(header_claims, lines.claim_id == header_claims._dx_claim_id).drop("_dx_claim_id")
         lines = lines.filter(line_dx_ok | lines._has_header_dx.fill_null(False))
