@@ -167,10 +167,17 @@ def numbered_rows(checked: ir.Table, contract: TableContract, unique_positions: 
 
 def duplicate_rows(*, checked: ir.Table, contract: TableContract) -> ir.Table:
     """The position (`POSITION`, see `numbered_rows`) of each row that passes every check but repeats the key of
-    an earlier passing row (by file, then record): a window over the key, on the key and position columns only."""
+    an earlier passing row (by file, then record): a window over the key, on the key and position columns only,
+    of the rows whose key hash is shared (every repeat, and the rare rows whose keys merely collide). Counting
+    hashes is a cheap aggregation where the window over every row sorted each key (11.5M diagnoses: 2.2 -> 1.6 s)."""
     passing = checked.filter(checked[FAIL_COUNT] == 0).select(*contract.key, *POSITION)
-    window = ibis.window(group_by=[passing[k] for k in contract.key], order_by=[passing[c] for c in POSITION])
-    ranked = passing.mutate(_occurrence=ibis.row_number().over(window))
+    hashed = passing.mutate(_key_hash=ibis.struct({k: passing[k] for k in contract.key}).hash())
+    shared = hashed.group_by("_key_hash").agg(_rows=hashed.count())
+    shared = shared.filter(shared._rows > 1).select("_key_hash")
+    candidates = hashed.semi_join(shared, "_key_hash").drop("_key_hash")
+    window = ibis.window(group_by=[candidates[k] for k in contract.key],
+                         order_by=[candidates[c] for c in POSITION])
+    ranked = candidates.mutate(_occurrence=ibis.row_number().over(window))
     return ranked.filter(ranked._occurrence > 0).select(*POSITION)
 
 
