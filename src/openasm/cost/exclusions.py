@@ -11,7 +11,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow.compute as pc
 
-from openasm.episodes.codes import normalize_dx
+from openasm.episodes.codes import normalize_dx, starts_with_any
 from openasm.episodes.qualifying import final_lines, line_service_date
 from openasm.rules import RulesForYear
 from openasm.schema.months import date_month_index, year_month_index
@@ -121,10 +121,7 @@ def _clinical_exclusions(episode: ir.Table, claim_line: ir.Table, claim_diagnosi
 
 def _treated_episodes(scoped: ir.Table, lines: ir.Table, prefixes: list[str], lookback: int) -> ir.Table:
     """Episodes with a line whose HCPCS starts with one of `prefixes` in [start − lookback, start − 1]."""
-    test = ibis.literal(False)
-    for prefix in prefixes:
-        test = test | lines.hcpcs_code.startswith(prefix)
-    treated = lines.filter(test.fill_null(False))
+    treated = lines.filter(starts_with_any(lines.hcpcs_code, prefixes).fill_null(False))
     date = line_service_date(treated)
     treated = treated.mutate(_date=date)
     window_start = scoped._from

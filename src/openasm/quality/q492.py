@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from openasm.episodes.codes import starts_with_any
 from openasm.quality.aggregate import (
     ADMIN_CLAIMS,
     COUNT_FIELDS,
@@ -86,13 +87,6 @@ def aggregate_q492_results(*, q492_result: ir.Table, rules: RulesForYear) -> ir.
     return finish_measure_aggregate(counts=counts, rules=rules)
 
 
-def _starts_with_any(code: ir.StringValue, prefixes: list[str]) -> ir.BooleanValue:
-    matched = ibis.literal(False)
-    for prefix in prefixes:  # a handful of parameter values
-        matched = matched | code.startswith(prefix)
-    return matched
-
-
 def _dx_code(value: ir.StringValue) -> ir.StringValue:
     """ICD-10-CM code without dot or blanks, upper case (claims carry it either way)."""
     return value.upper().re_replace(r"[.\s]", "")
@@ -128,9 +122,9 @@ def compute_q492_proxy(*, claim_line: ir.Table, claim_diagnosis: ir.Table, benef
                                 _d_position=claim_diagnosis.dx_position.cast("int32"),
                                 _d_code=_dx_code(claim_diagnosis.icd10_code))
     py_claims = in_py.select(_k_claim=in_py.claim_id, _k_bene=in_py.bene_id).distinct()
-    hf_dx = dx.filter(_starts_with_any(dx._d_code, hf_prefixes))
+    hf_dx = dx.filter(starts_with_any(dx._d_code, hf_prefixes))
     hf_by_claim = py_claims.join(hf_dx, [py_claims._k_claim == hf_dx._d_claim, py_claims._k_bene == hf_dx._d_bene])
-    hf_by_line = in_py.filter(_starts_with_any(_dx_code(in_py.line_dx_code.fill_null("")), hf_prefixes))
+    hf_by_line = in_py.filter(starts_with_any(_dx_code(in_py.line_dx_code.fill_null("")), hf_prefixes))
     hf_benes = ibis.union(hf_by_claim.select(_h_bene=hf_by_claim._k_bene),
                           hf_by_line.select(_h_bene=hf_by_line.bene_id)).distinct()
 
@@ -156,7 +150,7 @@ def compute_q492_proxy(*, claim_line: ir.Table, claim_diagnosis: ir.Table, benef
     ip = ip.select(_a_claim=ip.claim_id, _a_bene=ip.bene_id,
                    _a_date=ibis.coalesce(ip.admission_date, ip.claim_from_date)).distinct()
     ip = ip.filter(ip._a_date.between(start, end))
-    principal = dx.filter((dx._d_position == 1) & _starts_with_any(dx._d_code, cv_prefixes))
+    principal = dx.filter((dx._d_position == 1) & starts_with_any(dx._d_code, cv_prefixes))
     cv = ip.join(principal, [ip._a_claim == principal._d_claim, ip._a_bene == principal._d_bene])
     admissions = cv.select(_a_bene=cv._a_bene, _a_date=cv._a_date).distinct()
     per_bene = admissions.group_by("_a_bene").agg(_a_n=admissions.count())
