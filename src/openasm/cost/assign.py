@@ -117,13 +117,10 @@ def standardized_line_cost(lines: ir.Table, rules: RulesForYear) -> tuple[ir.Num
 
 
 def _has_condition_dx(lines: ir.Table, claim_diagnosis: ir.Table, dx_codes: pa.Table) -> ir.Table:
-    """Lines with the condition diagnosis on the line or anywhere on the claim."""
+    """Lines with the condition diagnosis on the line or anywhere on the claim. The claim test is a lookup in the
+    claims with the diagnosis (DuckDB hashes those; a left join hashed the millions of lines instead)."""
     header = claim_diagnosis.filter(*diagnosis_filter(claim_diagnosis.icd10_code, dx_codes))
-    header_claims = header.select(_dx_claim=header.claim_id).distinct().mutate(_header_dx=ibis.literal(True))
-    joined = lines.left_join(header_claims, lines.claim_id == header_claims._dx_claim).drop("_dx_claim")
-    return joined.filter(diagnosis_matches(joined.line_dx_code, dx_codes) | joined._header_dx.fill_null(False)).drop(
-        "_header_dx"
-    )
+    return lines.filter(diagnosis_matches(lines.line_dx_code, dx_codes) | lines.claim_id.isin(header.claim_id))
 
 
 def _principal_dx_claims(claim_diagnosis: ir.Table, dx_codes: pa.Table) -> ir.Table:

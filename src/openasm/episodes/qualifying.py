@@ -60,10 +60,9 @@ def select_qualifying_services(
     line_dx_ok = diagnosis_matches(lines.line_dx_code, dx_codes)
     scope = rules.value("episodes.dx_match_scope")
     if scope == "line_or_header":
+        # The claim test is a lookup in the claims with the diagnosis (hashed: a left join hashed the lines).
         header = claim_diagnosis.filter(*diagnosis_filter(claim_diagnosis.icd10_code, dx_codes))
-        header_claims = header.select(_dx_claim_id=header.claim_id).distinct().mutate(_has_header_dx=ibis.literal(True))
-        lines = lines.left_join(header_claims, lines.claim_id == header_claims._dx_claim_id).drop("_dx_claim_id")
-        lines = lines.filter(line_dx_ok | lines._has_header_dx.fill_null(False))
+        lines = lines.filter(line_dx_ok | lines.claim_id.isin(header.claim_id))
     elif scope == "line":
         lines = lines.filter(line_dx_ok)
     else:
