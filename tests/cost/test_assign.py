@@ -133,3 +133,26 @@ def test_unknown_billing_specialty_group_is_refused(engine_for, tmp_path):
     with pytest.raises(ValueError, match="billing_specialty_group 'cardiologyy' is not a group"):
         _cost(engine_for("duckdb"), "COST_HF_1", [visit("B1", "2027-02-01", hcpcs="99214", dx="I5022")],
               episode=episode, rules=RULES.with_code_lists(folder))
+
+
+def test_hcpcs_rule_keys_match_a_line_once_per_setting():
+    """§10.3 as lookup keys: a code a setting counts from any specialty is not also keyed by specialty (a line
+    would then match twice), every claim type of the setting gets its key, and an unknown group is refused."""
+    from openasm.cost.assign import HCPCS_RULE_SETTINGS, hcpcs_rule_keys
+
+    rules = [
+        {"setting": "carrier_or_outpatient", "code": "99213", "billing_specialty_group": ""},
+        {"setting": "carrier_or_outpatient", "code": "99213", "billing_specialty_group": "cardiology"},
+        {"setting": "carrier", "code": "93000", "billing_specialty_group": "cardiology"},
+        {"setting": "ed", "code": "99283", "billing_specialty_group": None},
+        {"setting": "not_a_setting", "code": "11111", "billing_specialty_group": ""},
+    ]
+    any_keys, specialty_keys = hcpcs_rule_keys(rules, {"cardiology": ["06", "C3"]})
+    anywhere = set(zip(*[any_keys.column(c).to_pylist() for c in any_keys.column_names]))
+    assert anywhere == {
+        *(("carrier_or_outpatient:hcpcs", t, "99213") for t in HCPCS_RULE_SETTINGS["carrier_or_outpatient"]),
+        *(("ed:hcpcs", t, "99283") for t in HCPCS_RULE_SETTINGS["ed"])}
+    by_specialty = set(zip(*[specialty_keys.column(c).to_pylist() for c in specialty_keys.column_names]))
+    assert by_specialty == {("carrier:hcpcs", "carrier", "93000", s) for s in ("06", "C3")}
+    with pytest.raises(ValueError, match="billing_specialty_group 'oncology'"):
+        hcpcs_rule_keys([{"setting": "carrier", "code": "1", "billing_specialty_group": "oncology"}], {})

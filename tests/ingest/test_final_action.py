@@ -31,6 +31,11 @@ CASES = [
     ("D1", 1, "original", None, None, 10.0, "D1", "superseded"),               # no processing dates:
     ("D2", 1, "adjustment", "D1", None, 12.0, "D1", "final"),                  # adjustment outranks original
     ("E2", 1, "adjustment", "E0", "2025-05-01", 40.0, "E0", "final"),          # original outside the extract
+    ("F1", 1, "adjustment", None, "2025-06-01", 10.0, "F1", "final"),          # modifies nothing: its own family
+    ("G1", 1, "cancel", None, "2025-06-01", -5.0, "G1", "cancel_record"),      # a cancel is never final
+    ("H1", 1, "original", None, "2025-01-01", 10.0, "H1", "final"),
+    ("H2", 1, "adjustment", "H1", "2025-02-01", 12.0, "H2", "final"),          # lines disagree on the kind: the
+    ("H2", 2, "original", "H1", "2025-02-01", 3.0, "H2", "final"),             # claim counts as an original
 ]
 
 

@@ -34,3 +34,17 @@ def test_csv_copies_follow_the_run_choice(tmp_path, engine_for, monkeypatch):
     assert json.loads((run / "manifest.json").read_text())["csv_copies"] == "small"
     execute_stage(run_ingest, engine, None, run, IngestInputs(folder, csv_copies="none"), force=True)
     assert not list(outputs.glob("*.csv")) and (outputs / "ingest_summary.parquet").exists()
+
+
+def test_by_default_only_tables_a_spreadsheet_opens_get_a_csv(tmp_path, engine_for, monkeypatch):
+    """The default (`--csv small`) writes a CSV copy only of tables of at most SMALL_CSV_ROWS rows, which is
+    Excel's row limit less the header."""
+    assert stage.DEFAULT_CSV_MODE == "small" and stage.SMALL_CSV_ROWS == 1_048_576 - 1
+    folder = write_case_folder(tmp_path / "input")
+    run = tmp_path / "run"
+    engine = engine_for("duckdb", run)
+    monkeypatch.setattr(stage, "SMALL_CSV_ROWS", 1)
+    execute_stage(run_ingest, engine, None, run, IngestInputs(folder))
+    outputs = run / "outputs"
+    assert (outputs / "quarantine.parquet").exists() and not (outputs / "quarantine.csv").exists()
+    assert json.loads((run / "manifest.json").read_text())["csv_copies"] == "small"
