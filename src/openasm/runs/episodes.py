@@ -105,11 +105,14 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
         assigned_parts.append(select_assigned_services(
             claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], pharmacy_claim=pharmacy_claim,
             ndc_class=ndc_class, dx_codes=condition_dx_codes(rules, measure_id), measure_id=measure_id, rules=rules))
-    assigned = engine.save("cost__int_assigned_service", ibis.union(*assigned_parts))
+    # Read by the next query only: a temporary table, not written into the run's database file (11M rows, about
+    # 200 MB of it at 1.5M beneficiaries).
+    assigned = engine.save("cost__int_assigned_service", ibis.union(*assigned_parts), scratch=True)
     categories = rules.code_list(SERVICE_CATEGORY_LIST)
     cost_line = publish(engine, run_dir, result, "episode_cost_line", categorize_cost_lines(
         episode_cost_line=assign_episode_costs(episode=episode, assigned_service=assigned, rules=rules),
         categories=categories))
+    engine.drop(assigned.get_name())
     observed = engine.save("episode_observed", summarize_observed_cost(episode=episode, episode_cost_line=cost_line,
                                                                         rules=rules))
     gap = publish(engine, run_dir, result, "part_d_drug_class_gap", summarize_part_d_class_gap(
