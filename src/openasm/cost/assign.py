@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from openasm.cost.part_d import select_part_d_services
-from openasm.episodes.codes import diagnosis_filter, diagnosis_matches
-from openasm.episodes.qualifying import final_lines, line_service_date
+from openasm.episodes.codes import diagnosis_filter
+from openasm.episodes.qualifying import final_lines, line_service_date, lines_with_condition_dx
 from openasm.rules import RulesForYear
 from openasm.schema.sums import exact_sum
 
@@ -116,13 +116,6 @@ def standardized_line_cost(lines: ir.Table, rules: RulesForYear) -> tuple[ir.Num
     return amount, ibis.ifelse(has_standard, "standardized_input", "allowed_unstandardized")
 
 
-def _has_condition_dx(lines: ir.Table, claim_diagnosis: ir.Table, dx_codes: pa.Table) -> ir.Table:
-    """Lines with the condition diagnosis on the line or anywhere on the claim. The claim test is a lookup in the
-    claims with the diagnosis (DuckDB hashes those; a left join hashed the millions of lines instead)."""
-    header = claim_diagnosis.filter(*diagnosis_filter(claim_diagnosis.icd10_code, dx_codes))
-    return lines.filter(diagnosis_matches(lines.line_dx_code, dx_codes) | lines.claim_id.isin(header.claim_id))
-
-
 def _principal_dx_claims(claim_diagnosis: ir.Table, dx_codes: pa.Table) -> ir.Table:
     principal = claim_diagnosis.filter(
         claim_diagnosis.dx_position == 1, *diagnosis_filter(claim_diagnosis.icd10_code, dx_codes)
@@ -164,7 +157,8 @@ def select_assigned_services(
         raise ValueError("cost.assignment_rules: billing_specialty_group applies to hcpcs rules only")
     groups = specialty_groups(rules) if grouped else {}
     if any(r["setting"] in HCPCS_RULE_SETTINGS for r in hcpcs_rules):
-        chosen = _has_condition_dx(lines_matching_hcpcs_rules(lines, hcpcs_rules, groups), claim_diagnosis, dx_codes)
+        chosen = lines_with_condition_dx(lines_matching_hcpcs_rules(lines, hcpcs_rules, groups), claim_diagnosis,
+                                         dx_codes)
         parts.append(_cost_rows(chosen, chosen._rule_label, line_service_date(chosen), rules, measure_id))
 
     inpatient = lines.filter(lines.claim_type == "inpatient")
@@ -187,7 +181,7 @@ def select_assigned_services(
             & (lines.revenue_center_code.startswith(ED_OBSERVATION_REVENUE_PREFIX)
                | (lines.revenue_center_code == OBSERVATION_REVENUE_CENTER))
         )
-        ed = _has_condition_dx(outpatient, claim_diagnosis, dx_codes)
+        ed = lines_with_condition_dx(outpatient, claim_diagnosis, dx_codes)
         parts.append(_cost_rows(ed, "ed_observation:dx", line_service_date(ed), rules,
                                 measure_id))
 

@@ -23,12 +23,11 @@ def select_cohort_qualifying_services(
     *, claim_line: ir.Table, claim_diagnosis: ir.Table, rules: RulesForYear, cohorts: tuple[str, ...] = COHORTS,
 ) -> ir.Table:
     """ebcm §3.1 for each cohort's measure: qualifying services, all measures stacked (`measure_id` first)."""
+    measures = [measure_for_cohort(rules, cohort) for cohort in cohorts]
     return _stacked([
-        select_qualifying_services(
-            claim_line=claim_line, claim_diagnosis=claim_diagnosis,
-            dx_codes=condition_dx_codes(rules, measure_for_cohort(rules, cohort)),
-            measure_id=measure_for_cohort(rules, cohort), rules=rules)
-        for cohort in cohorts])
+        select_qualifying_services(claim_line=claim_line, claim_diagnosis=claim_diagnosis,
+                                   dx_codes=condition_dx_codes(rules, measure_id), measure_id=measure_id, rules=rules)
+        for measure_id in measures])
 
 
 def build_cohort_windows(

@@ -22,6 +22,13 @@ def final_lines(claim_line: ir.Table) -> ir.Table:
     return claim_line
 
 
+def lines_with_condition_dx(lines: ir.Table, claim_diagnosis: ir.Table, dx_codes: pa.Table) -> ir.Table:
+    """Lines with the condition diagnosis on the line or anywhere on the claim. The claim test is a lookup in the
+    claims with the diagnosis (DuckDB hashes those; a left join hashed the millions of lines instead)."""
+    header = claim_diagnosis.filter(*diagnosis_filter(claim_diagnosis.icd10_code, dx_codes))
+    return lines.filter(diagnosis_matches(lines.line_dx_code, dx_codes) | lines.claim_id.isin(header.claim_id))
+
+
 def line_service_date(lines: ir.Table) -> ir.DateValue:
     """A line's service date: the line from-date, else the claim from-date."""
     return lines.line_from_date.fill_null(lines.claim_from_date)
@@ -57,14 +64,11 @@ def select_qualifying_services(
     )
     if not rules.value("episodes.count_telehealth"):
         lines = lines.filter(~lines.place_of_service_code.fill_null("").isin(TELEHEALTH_PLACES_OF_SERVICE))
-    line_dx_ok = diagnosis_matches(lines.line_dx_code, dx_codes)
     scope = rules.value("episodes.dx_match_scope")
     if scope == "line_or_header":
-        # The claim test is a lookup in the claims with the diagnosis (hashed: a left join hashed the lines).
-        header = claim_diagnosis.filter(*diagnosis_filter(claim_diagnosis.icd10_code, dx_codes))
-        lines = lines.filter(line_dx_ok | lines.claim_id.isin(header.claim_id))
+        lines = lines_with_condition_dx(lines, claim_diagnosis, dx_codes)
     elif scope == "line":
-        lines = lines.filter(line_dx_ok)
+        lines = lines.filter(diagnosis_matches(lines.line_dx_code, dx_codes))
     else:
         raise ValueError(f"episodes.dx_match_scope: unsupported value {scope!r}")
     service_date = line_service_date(lines)
