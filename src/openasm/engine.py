@@ -10,7 +10,6 @@ reopen the run with any master. Source reading per backend: `engine_sources`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -22,14 +21,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from openasm.engine_sources import (MALFORMED, ROW_NUMBER, SOURCE_FILE, duckdb_csv_view, duckdb_drop_lines,
-                                    duckdb_lines_table, duckdb_parquet_view, spark_csv_frame, spark_lines_frame,
-                                    spark_parquet_frame)
+                                    duckdb_lines_table, duckdb_parquet_view, lines_name, spark_csv_frame,
+                                    spark_lines_frame, spark_parquet_frame, temp_name)
 from openasm import engine_duckdb
 from openasm.engine_duckdb import NullTypedColumns, is_interruption
 from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, spark_session,
@@ -98,7 +98,7 @@ class Engine:
             raise EngineError(f"{path}: unsupported file type '{suffix}' (use .csv or .parquet)")
         if suffix == ".parquet":
             return self.read_parquet_parts([path])
-        view = _temp_name(path)
+        view = temp_name(path)
         try:
             dialect = CsvDialect(delimiter, encoding)
             header, delimiter = read_header(path, dialect)
@@ -116,7 +116,7 @@ class Engine:
     def read_parquet_parts(self, paths: list[Path]) -> ir.Table:
         """Parquet files of one table (same columns) as one raw table, read in one scan (see read_source)."""
         paths = [Path(p) for p in paths]
-        view = _temp_name(paths[0]) + (f"__{len(paths)}" if len(paths) > 1 else "")
+        view = temp_name(paths[0]) + (f"__{len(paths)}" if len(paths) > 1 else "")
         try:
             if self.backend == "duckdb":
                 duckdb_parquet_view(self.con, paths, view)
@@ -136,7 +136,7 @@ class Engine:
         try:
             with _traced("lines", Path(path).name):
                 if self.backend == "duckdb":
-                    return duckdb_lines_table(self.con, path, _lines_name(path))
+                    return duckdb_lines_table(self.con, path, lines_name(path))
                 return self._spark_lines(path)
         except EngineError:
             raise
@@ -144,7 +144,7 @@ class Engine:
             raise EngineError(f"{path}: unreadable text file: {err}") from err
 
     def _spark_lines(self, path: Path) -> ir.Table:
-        name = _lines_name(path)
+        name = lines_name(path)
         spark_lines_frame(self._spark, path).createOrReplaceTempView(name)
         return self.con.table(name)
 
@@ -187,6 +187,14 @@ class Engine:
             except NullTypedColumns as err:
                 raise EngineError(f"run table '{name}' would have columns of NULL type: {err}") from err
             return self.con.table(name)
+        op = expr.op()
+        if isinstance(op, ops.Sort) and not isinstance(op.parent, ops.PhysicalTable):
+            # Spark samples a global sort's input to choose its ranges, so the input's plan runs twice: store
+            # the input first, then sort the stored rows.
+            unsorted = self._save(f"{name}__unsorted", op.parent.to_expr(), scratch=True)
+            stored = self._save(name, op.replace({op.parent: unsorted.op()}).to_expr(), scratch)
+            self.drop(unsorted.get_name())
+            return stored
         target = self._spark_table_uri(name)
         staging = target + ".tmp"
         self._warehouse.delete(staging)
@@ -339,19 +347,6 @@ class Engine:
         scratch = self._scratch()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _lines_name(path: Path) -> str:
-    """A temp table name unique to the full path (fixed-width file names differ only in their suffixes)."""
-    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:12]
-    return f"lines__{digest}"
-
-
-def _temp_name(path: Path) -> str:
-    """A view name unique to the full path (parts of two tables may share a file name)."""
-    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:10]
-    stem = "".join(ch if ch.isalnum() else "_" for ch in f"{path.parent.name}__{path.stem}").lower()
-    return f"src__{stem}__{digest}"
 
 
 def connect(

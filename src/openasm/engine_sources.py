@@ -15,6 +15,7 @@ mode, numbers records in file order and marks the malformed ones itself.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 from pathlib import Path
@@ -270,3 +271,16 @@ def spark_lines_frame(spark: Any, path: Path) -> Any:
     schema = StructType([StructField("line", StringType()), StructField(ROW_NUMBER, LongType())])
     numbered = text.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1] + 1))
     return spark.createDataFrame(numbered, schema).withColumn(SOURCE_FILE, F.lit(str(path)))
+
+
+def lines_name(path: Path) -> str:
+    """A temp table name unique to the full path (fixed-width file names differ only in their suffixes)."""
+    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:12]
+    return f"lines__{digest}"
+
+
+def temp_name(path: Path) -> str:
+    """A view name unique to the full path (parts of two tables may share a file name)."""
+    digest = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:10]
+    stem = "".join(ch if ch.isalnum() else "_" for ch in f"{path.parent.name}__{path.stem}").lower()
+    return f"src__{stem}__{digest}"

@@ -84,14 +84,24 @@ def _beneficiary_exclusions(episode: ir.Table, beneficiary: ir.Table, rules: Rul
             for test, reason in flagged] + ([missing] if rules.value("cost.exclude_missing_demographics") else [])
 
 
-def _clinical_exclusions(episode: ir.Table, claim_line: ir.Table, claim_diagnosis: ir.Table, enrollment: ir.Table,
+def exclusion_diagnosis_hits(*, episode: ir.Table, claim_line: ir.Table, claim_diagnosis: ir.Table,
+                             rules: RulesForYear) -> ir.Table:
+    """§10.4: the final-action claim diagnoses of beneficiaries with episodes that match an ICD-10 entry of
+    `cost.clinical_exclusions`, with the claim's date, measure and exclusion (`_diagnosis_code_hits`). Every
+    clinical exclusion reason reads them: a runner may store them once (`find_episode_exclusions`)."""
+    codes = rules.code_list("cost.clinical_exclusions")
+    return _diagnosis_code_hits(episode, final_lines(claim_line), claim_diagnosis,
+                                [r for r in codes.to_pylist() if r["code_type"] == "icd10"])
+
+
+def _clinical_exclusions(episode: ir.Table, claim_line: ir.Table, dx: ir.Table, enrollment: ir.Table,
                          rules: RulesForYear) -> list[ir.Table]:
-    """§10.4: diagnosis codes in [start − `cost.enrollment_lookback_days`, end]; procedure (HCPCS/DRG) codes of
-    lumbar spine surgery during the episode only while `cost.exclude_spine_surgery`; hospice at the trigger."""
+    """§10.4: diagnosis codes (`dx`: `exclusion_diagnosis_hits`) in [start − `cost.enrollment_lookback_days`,
+    end]; procedure (HCPCS/DRG) codes of lumbar spine surgery during the episode only while
+    `cost.exclude_spine_surgery`; hospice at the trigger."""
     codes = rules.code_list("cost.clinical_exclusions")
     lookback = int(rules.value("cost.enrollment_lookback_days"))
     lines = final_lines(claim_line)
-    dx = _diagnosis_code_hits(episode, lines, claim_diagnosis, [r for r in codes.to_pylist() if r["code_type"] == "icd10"])
     flagged: list[ir.Table] = []
     spine_on = bool(rules.value("cost.exclude_spine_surgery"))
     for measure_id in sorted(set(codes["measure"].to_pylist())):
@@ -181,16 +191,21 @@ def _code_hits(scoped: ir.Table, group: list[dict], dx: ir.Table, lines: ir.Tabl
 
 def find_episode_exclusions(
     *, episode: ir.Table, beneficiary: ir.Table, enrollment: ir.Table, claim_line: ir.Table,
-    claim_diagnosis: ir.Table, rules: RulesForYear,
+    claim_diagnosis: ir.Table, rules: RulesForYear, diagnosis_hits: ir.Table | None = None,
 ) -> ir.Table:
-    """ebcm §6: every (episode, reason) pair that excludes an episode. Grain: episode x reason."""
+    """ebcm §6: every (episode, reason) pair that excludes an episode. Grain: episode x reason.
+    `diagnosis_hits`: `exclusion_diagnosis_hits` of the same inputs, stored by the caller (Spark computes a table
+    again for each reader in a query); computed here when not given."""
+    if diagnosis_hits is None:
+        diagnosis_hits = exclusion_diagnosis_hits(episode=episode, claim_line=claim_line,
+                                                  claim_diagnosis=claim_diagnosis, rules=rules)
     short = episode.filter(episode.exclusion_reason.notnull()).select(
         "episode_id", reason=ibis.literal("episode_too_short")
     )
     parts = [short]
     parts += _enrollment_exclusions(episode, enrollment, rules)
     parts += _beneficiary_exclusions(episode, beneficiary, rules)
-    parts += _clinical_exclusions(episode, claim_line, claim_diagnosis, enrollment, rules)
+    parts += _clinical_exclusions(episode, claim_line, diagnosis_hits, enrollment, rules)
     return ibis.union(*parts, distinct=True)
 
 

@@ -19,11 +19,11 @@ import ibis.expr.types as ir
 
 from openasm.schema.contract import Column, TableContract
 from openasm.schema.formats import MAX_EXACT_CENTS_AMOUNT, NPI_PREFIX_LUHN_CONSTANT, PATTERNS
+from openasm.text_ops import trim_chars
 
 TRUE_WORDS = ("true", "t", "1", "y", "yes")
 FALSE_WORDS = ("false", "f", "0", "n", "no")
-BLANKS = (" ", "\t", "\r", "\n")
-EDGE_BLANKS = "^[ \t\r\n]+|[ \t\r\n]+$"
+BLANKS = " \t\r\n"
 INTEGER_TEXT = r"^[+-]?[0-9]+$"
 
 
@@ -45,13 +45,13 @@ def raw_text(raw: ir.Table, name: str) -> ir.StringValue:
 
 
 def trimmed(text: ir.StringValue) -> ir.StringValue:
-    """Text without surrounding blanks, null when blank. `text` should be a column (it is read 4 times)."""
-    # The regex runs only on values that start or end with a blank: most values need no trimming.
-    # Not StringValue.strip(): Ibis renders its '\f' as a Spark literal 'f' and strips letters there.
-    # startswith/endswith (DuckDB prefix/suffix) rather than substr/right: right() counts characters, and the
-    # edge test is on every text value of every row.
-    edged = ibis.or_(*[text.startswith(blank) | text.endswith(blank) for blank in BLANKS])
-    return ibis.ifelse(edged, text.re_replace(EDGE_BLANKS, ""), text).nullif("")
+    """Text without surrounding blanks, null when blank."""
+    return trim_blanks(text).nullif("")
+
+
+def trim_blanks(text: ir.StringValue) -> ir.StringValue:
+    """Text without the blanks (space, tab, CR, LF) at its edges."""
+    return trim_chars(text, BLANKS)
 
 
 def finite(number: ir.FloatingValue) -> ir.FloatingValue:

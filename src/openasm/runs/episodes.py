@@ -22,7 +22,7 @@ from openasm.cost.drilldown import (
     summarize_cost_by_provider,
     summarize_cost_drivers,
 )
-from openasm.cost.exclusions import apply_exclusions, find_episode_exclusions
+from openasm.cost.exclusions import apply_exclusions, exclusion_diagnosis_hits, find_episode_exclusions
 from openasm.cost.part_d import summarize_part_d_class_gap
 from openasm.engine import Engine
 from openasm.episodes.attribution import attribute_clinicians
@@ -92,9 +92,12 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
     episode = engine.save("episodes__int_episode", segment_episodes(attribution_window=windows, rules=rules))
 
     say("finding exclusions")
+    hits = engine.for_one_reader("episodes__int_exclusion_dx", exclusion_diagnosis_hits(
+        episode=episode, claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=rules))
     exclusion = publish(engine, run_dir, result, "episode_exclusion", find_episode_exclusions(
         episode=episode, beneficiary=base["beneficiary"], enrollment=base["enrollment"], claim_line=claim_line,
-        claim_diagnosis=base["claim_diagnosis"], rules=rules))
+        claim_diagnosis=base["claim_diagnosis"], rules=rules, diagnosis_hits=hits))
+    engine.drop("episodes__int_exclusion_dx")
     episode = engine.save("episode", apply_exclusions(episode=episode, episode_exclusion=exclusion))
 
     say("assigning cost")

@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from openasm.cost.exclusions import apply_exclusions, find_episode_exclusions
+from openasm.cost.exclusions import apply_exclusions, exclusion_diagnosis_hits, find_episode_exclusions
 from openasm.engine import Engine
 from openasm.episodes.attribution import attribute_clinicians
 from openasm.episodes.group import build_cohort_windows, select_cohort_qualifying_services
@@ -99,8 +99,11 @@ def eligibility_episodes(engine: Engine, rules: RulesForYear, claim_line: ir.Tab
                                    enrollment=base["enrollment"], rules=year_rules)["attribution_window"]
     episode = engine.save(f"participation__int_grouped_{year}", segment_episodes(attribution_window=windows,
                                                                                    rules=year_rules))
+    hits = engine.for_one_reader(f"participation__int_exclusion_dx_{year}", exclusion_diagnosis_hits(
+        episode=episode, claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=year_rules))
     exclusion = engine.save(f"participation__int_exclusion_{year}", find_episode_exclusions(
-        episode=episode, claim_line=claim_line, rules=year_rules, **base))
+        episode=episode, claim_line=claim_line, rules=year_rules, diagnosis_hits=hits, **base))
+    engine.drop(f"participation__int_exclusion_dx_{year}")
     episode = engine.save(f"participation__int_episode_{year}", apply_exclusions(episode=episode,
                                                                                   episode_exclusion=exclusion))
     attribution = engine.save(f"participation__int_episode_attribution_{year}", attribute_clinicians(
