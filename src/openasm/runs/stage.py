@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -156,9 +157,19 @@ def publish(engine: Engine, run_dir: Path, result: StageResult, name: str, expr:
     year = _YEAR.get()
     stored = engine.save(name, expr if year is None else _with_other_years(engine, name, expr, year))
     result.outputs[name] = write_output(engine, stored, run_dir, name)
-    mine = stored if year is None else stored.filter(stored.performance_year == year)
-    result.row_counts[name] = count_rows(mine)
-    return mine
+    result.row_counts[name] = _rows_written(name, run_dir, year)
+    return stored if year is None else stored.filter(stored.performance_year == year)
+
+
+def _rows_written(name: str, run_dir: Path, year: int | None) -> int:
+    """Rows (of `year`) in the Parquet file `write_output` just wrote: read from the file rather than counted by
+    the engine again (on Spark each count is a job)."""
+    parquet = output_path(run_dir, name)
+    written = (_STAGING.get() or parquet.parent) / parquet.name
+    if year is None:
+        return pq.ParquetFile(written).metadata.num_rows
+    years = pq.read_table(written, columns=["performance_year"]).column("performance_year")
+    return int(pc.sum(pc.equal(years, year)).as_py() or 0)
 
 
 class InputError(ValueError):
