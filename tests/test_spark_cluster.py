@@ -114,8 +114,8 @@ def _demo(out: Path, *options: str) -> None:
     assert result.exit_code == 0, result.output + repr(result.exception)
 
 
-# Marked slow: the demo on this cluster takes about 8 minutes on 2 cores (PySpark plans each stage's queries
-# anew; issue 14 item 3), past the 3 minutes `make test` can give it. `make test-all` runs it.
+# Marked slow: the test takes about 4 minutes on 2 cores (Spark's fixed price per query and job, issue 14 item 3),
+# past the 3 minutes `make test` can give it. `make test-all` runs it.
 @pytest.mark.spark
 @pytest.mark.slow
 def test_whole_pipeline_on_a_standalone_cluster_matches_duckdb(tmp_path, spark_cluster):
