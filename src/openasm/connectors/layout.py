@@ -136,8 +136,8 @@ def cut_records(lines: ir.Table, layout: RecordLayout, columns: dict[str, str], 
     begins at `text_start`), `spans` as untrimmed text, plus the `keep` columns, `_row_number` and `_source_file`
     (where `lines` has them).
     Records with a tab, CR or LF (rare) are cut apart with `trim_blanks`; the rest with the cheaper SQL TRIM of
-    spaces (both give the same values). `other_blanks` False: the caller counted no such
-    record, so every record is cut in one pass."""
+    spaces (both give the same values). `other_blanks` False: the caller counted no such record, so every record
+    is cut in one pass."""
     spans = spans or {}
 
     def cut(records: ir.Table, spaces_only: bool) -> ir.Table:

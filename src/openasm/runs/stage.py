@@ -107,19 +107,23 @@ def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
         partial.unlink(missing_ok=True)
 
 
+def _written_path(run_dir: Path, name: str) -> Path:
+    """Where `write_output` writes `<name>.parquet`: the stage's staging folder, else `outputs/`."""
+    parquet = output_path(run_dir, name)
+    return (_STAGING.get() or parquet.parent) / parquet.name
+
+
 def write_output(engine: Engine, expr: ir.Table, run_dir: Path, name: str) -> Path:
     """Publish a table as `outputs/<name>.parquet` and, per the run's CSV mode (`staged_outputs`), `.csv`; rows
     sorted on every column (so identical inputs give identical files), each file replaced atomically. The CSV
     is copied from the written Parquet file, so the table is queried and sorted once. Returns the Parquet path
     in `outputs/`."""
-    parquet = output_path(run_dir, name)
-    folder = _STAGING.get() or parquet.parent
-    written = folder / parquet.name
+    written = _written_path(run_dir, name)
     _replace_atomically(written, lambda path: engine.write_parquet(expr.order_by(list(expr.columns)), path))
     mode = _CSV.get()
     if mode == "all" or (mode == "small" and pq.ParquetFile(written).metadata.num_rows <= SMALL_CSV_ROWS):
-        _replace_atomically(folder / f"{name}.csv", lambda path: parquet_to_csv(written, path))
-    return parquet
+        _replace_atomically(written.with_name(f"{name}.csv"), lambda path: parquet_to_csv(written, path))
+    return output_path(run_dir, name)
 
 
 def parquet_to_csv(parquet: Path, csv: Path) -> Path:
@@ -164,8 +168,7 @@ def publish(engine: Engine, run_dir: Path, result: StageResult, name: str, expr:
 def _rows_written(name: str, run_dir: Path, year: int | None) -> int:
     """Rows (of `year`) in the Parquet file `write_output` just wrote: read from the file rather than counted by
     the engine again (on Spark each count is a job)."""
-    parquet = output_path(run_dir, name)
-    written = (_STAGING.get() or parquet.parent) / parquet.name
+    written = _written_path(run_dir, name)
     if year is None:
         return pq.ParquetFile(written).metadata.num_rows
     years = pq.read_table(written, columns=["performance_year"]).column("performance_year")
