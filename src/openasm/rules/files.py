@@ -35,8 +35,8 @@ def _describe_validation_error(path: str, err: ValidationError) -> str:
     return f"rules file {path}: " + "; ".join(problems)
 
 
-# libyaml's parser when PyYAML was built with it: every command reads some 200 rules files, which the pure-Python
-# parser took 0.65 s of (a tenth of a claims stage at 250k beneficiaries).
+# libyaml's parser when PyYAML was built with it: every command reads some 200 rules files (pure-Python parser
+# 0.18 s, libyaml 0.03 s).
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
