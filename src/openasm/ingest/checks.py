@@ -113,17 +113,16 @@ def one_of(value: ir.Value, values: Sequence[str]) -> ir.BooleanValue:
 
 
 def npi_check_digit_matches(npi: ir.StringValue) -> ir.BooleanValue:
-    """Luhn check digit of an NPI with the 80840 prefix (CMS NPI check-digit standard); `npi` has the NPI
-    shape (ten digits) wherever the result is used. The digits are read off the number by arithmetic: one cast
-    instead of ten substrings (8.5M claim lines: 1.2 -> 0.8 s)."""
-    number = npi.try_cast("int64")
+    """Luhn check digit of an NPI with the 80840 prefix (CMS NPI check-digit standard)."""
     total: ir.IntegerValue = ibis.literal(NPI_PREFIX_LUHN_CONSTANT)
     for position in range(9):
-        digit = (number // 10 ** (9 - position)) % 10
-        if position % 2 == 0:  # doubled, less 9 when that gives two digits (a digit of 5 or more)
-            digit = digit * 2 - (digit // 5) * 9
+        digit = npi.substr(position, 1).try_cast("int32")
+        if position % 2 == 0:
+            doubled = digit * 2
+            digit = ibis.ifelse(doubled > 9, doubled - 9, doubled)
         total = total + digit
-    return number % 10 == (10 - total % 10) % 10
+    expected = (10 - total % 10) % 10
+    return npi.substr(9, 1).try_cast("int32") == expected
 
 
 def _reason(text: str) -> ir.StringValue:
