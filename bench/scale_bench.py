@@ -109,29 +109,32 @@ def _relation(world: Path, table: str) -> str:
 
 FLOOR_SCRIPT = """
 import duckdb, sys, time
-world_relations, db, storage = eval(sys.argv[1]), sys.argv[2], sys.argv[3]
+world_relations, db, storage, with_scan = eval(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "scan"
 con = duckdb.connect(db, config={} if storage == "default" else {"storage_compatibility_version": storage})
 started = time.perf_counter()
 for table, relation in world_relations.items():
     con.execute(f"CREATE TABLE {table} AS SELECT * FROM {relation}")
 load = time.perf_counter() - started
 started = time.perf_counter()
-con.execute(f"SELECT bene_id, claim_type, count(*), sum(allowed_amount) FROM {world_relations['claim_line']} "
-            "GROUP BY ALL").fetchall()
-con.execute(f"SELECT icd10_code, count(*), count(DISTINCT claim_id) FROM {world_relations['claim_diagnosis']} "
-            "GROUP BY ALL").fetchall()
+if with_scan:
+    con.execute(f"SELECT bene_id, claim_type, count(*), sum(allowed_amount) FROM {world_relations['claim_line']} "
+                "GROUP BY ALL").fetchall()
+    con.execute(f"SELECT icd10_code, count(*), count(DISTINCT claim_id) FROM {world_relations['claim_diagnosis']} "
+                "GROUP BY ALL").fetchall()
 print(load, time.perf_counter() - started)
 """
 
 
-def measure_floors(world: Path, work: Path, log: Path, storage: str = "default") -> tuple[float, float]:
+def measure_floors(world: Path, work: Path, log: Path, storage: str = "default",
+                   with_scan: bool = True) -> tuple[float, float]:
     """Load floor and scan floor in seconds (fresh process, fresh database file); `storage`: the database
-    file's storage format (DuckDB's default, or a `storage_compatibility_version`)."""
+    file's storage format (DuckDB's default, or a `storage_compatibility_version`); `with_scan` False: the load
+    floor only (the scan floor is then 0)."""
     db = work / "floor.duckdb"
     db.unlink(missing_ok=True)
     relations = {t: _relation(world, t) for t in TABLES}
-    out = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, repr(relations), str(db), storage], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, repr(relations), str(db), storage,
+                          "scan" if with_scan else "load"], check=True, capture_output=True, text=True)
     with log.open("a") as handle:
         handle.write(out.stdout + out.stderr)
     db.unlink(missing_ok=True)
@@ -202,7 +205,8 @@ def main() -> None:
     load_floor, scan_floor = measure_floors(world, work, log)
     # The run database is written in the pinned DuckDB's own format (openasm.engine.DUCKDB_STORAGE), which loads
     # faster than DuckDB's default one: shown next to the floor, ratios stay to the floor at default settings.
-    own_floor = measure_floors(world, work, log, DUCKDB_STORAGE)[0] if args.backend == "duckdb" else None
+    own_floor = (measure_floors(world, work, log, DUCKDB_STORAGE, with_scan=False)[0] if args.backend == "duckdb"
+                 else None)
     run = work / f"run-{args.backend}"
     measures = []
     only = set(args.stages.split(",")) if args.stages else None
