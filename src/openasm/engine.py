@@ -378,6 +378,10 @@ def connect(
             raise EngineError(f"memory limit '{limit}': not a size DuckDB understands (e.g. 2GB, 500MB)") from err
         # CSV records are numbered in file order by an ordered scan.
         con.raw_sql("SET preserve_insertion_order = true").fetchall()
+        # No row-group compaction at checkpoints: it rewrote ingest's row groups (partly filled by parallel
+        # inserts, or holding the few rows ingest moves out) into new blocks and left the old ones free (250k
+        # beneficiaries: ingest 34.6 -> 32.9 s, its database 575 -> 508 MB); deleted rows stay marked, unread.
+        con.raw_sql("SET max_vacuum_tasks = 0").fetchall()
         return Engine("duckdb", con, run_dir)
     master = spark_master or os.environ.get(SPARK_MASTER_ENV, DEFAULT_MASTER)
     location = warehouse or os.environ.get(WAREHOUSE_ENV) or (
