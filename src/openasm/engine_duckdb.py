@@ -11,7 +11,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
-from openasm.engine_sources import sql_identifier
+from openasm.engine_sources import SOURCE_FILE, sql_identifier
 
 
 class NullTypedColumns(ValueError):
@@ -50,7 +50,17 @@ def _compiled(con: Any, expr: ir.Table) -> tuple[str, str]:
         while len(_RECENT_QUERIES) >= _RECENT_LIMIT:
             _RECENT_QUERIES.pop(next(iter(_RECENT_QUERIES)))
         _RECENT_QUERIES[key] = (con.compile(expr), columns)
-    return _RECENT_QUERIES[key]
+    query, columns = _RECENT_QUERIES[key]
+    if SOURCE_FILE in schema:
+        # Ibis reads the ENUM of the files read (`engine_sources.source_file_sql`) as a string; store the ENUM,
+        # or every checked row carries its file's path as text again. Asked each time: the same query over a
+        # table ingested again reads other files.
+        position = list(schema).index(SOURCE_FILE)
+        source_type = con.con.execute(f"DESCRIBE {query}").fetchall()[position][1]
+        definitions = [column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb")]
+        definitions[position] = f"{sql_identifier(SOURCE_FILE)} {source_type}"
+        columns = ", ".join(definitions)
+    return query, columns
 
 
 def keeps_order(con: Any, expr: ir.Table) -> bool:
