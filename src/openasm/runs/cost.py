@@ -43,7 +43,9 @@ def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = 
     result = StageResult()
     claim_line, _ = ensure_final_action(engine)
     episode = engine.table("episode")
-    scored = engine.save("cost__int_scored_episode", episode.filter(episode.exclusion_reason.isnull()))
+    # The cost__int_ tables are this stage's intermediates: temporary, dropped before it ends.
+    scored = engine.save("cost__int_scored_episode", episode.filter(episode.exclusion_reason.isnull()),
+                         scratch=True)
     base = {name: engine.table(name) for name in ("claim_diagnosis", "beneficiary", "enrollment")}
 
     say("flagging HCCs")
@@ -56,7 +58,8 @@ def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = 
 
     say("fitting the risk model")
     observed = engine.table("episode_observed").semi_join(scored, "episode_id")
-    observed = engine.save("cost__int_observed_scored", observed.select("episode_id", "measure_id", "observed_cost"))
+    observed = engine.save("cost__int_observed_scored", observed.select("episode_id", "measure_id", "observed_cost"),
+                           scratch=True)
     expected, coefficient = fit_expected_cost(episode_observed=observed, risk_feature=features, rules=rules,
                                               execute=engine.fetch)
     expected = publish(engine, run_dir, result, "episode_expected", expected)
@@ -69,9 +72,11 @@ def run_cost(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: None = 
         episode_expected=expected, episode_attribution=year_rows(engine, "episode_attribution", year),
         clinician_specialty=year_rows(engine, "clinician_specialty", year), rules=rules))
     scores = engine.save("cost__int_measure_score", compute_measure_scores(
-        episode_entity_expected=entity_expected, episode_expected=expected, rules=rules))
+        episode_entity_expected=entity_expected, episode_expected=expected, rules=rules), scratch=True)
     knots = publish(engine, run_dir, result, "cost_benchmark_knots", build_cost_knots(measure_score=scores,
                                                                                       rules=rules))
     publish(engine, run_dir, result, "measure_score", score_cost_points(measure_score=scores, knots=knots,
                                                                         rules=rules))
+    for intermediate in (scored, observed, scores):
+        engine.drop(intermediate.get_name())
     return result

@@ -84,12 +84,15 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
     base = {name: engine.table(name) for name in ("claim_diagnosis", "beneficiary", "enrollment", "clinician")}
 
     say("grouping episodes")
-    qualifying = engine.save("qualifying_service", select_cohort_qualifying_services(
-        claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=rules))
+    # Intermediates of this stage only: temporary tables, not written into the run's database file (qualifying
+    # services: 5.2M rows, 80 MB of it at 1.5M beneficiaries).
+    qualifying = engine.save("episodes__int_qualifying_service", select_cohort_qualifying_services(
+        claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=rules), scratch=True)
     windows = publish(engine, run_dir, result, "attribution_window", build_cohort_windows(
         qualifying_service=qualifying, beneficiary=base["beneficiary"], enrollment=base["enrollment"],
         rules=rules)["attribution_window"])
-    episode = engine.save("episodes__int_episode", segment_episodes(attribution_window=windows, rules=rules))
+    episode = engine.save("episodes__int_episode", segment_episodes(attribution_window=windows, rules=rules),
+                          scratch=True)
 
     say("finding exclusions")
     hits = engine.for_one_reader("episodes__int_exclusion_dx", exclusion_diagnosis_hits(
@@ -99,6 +102,7 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
         claim_diagnosis=base["claim_diagnosis"], rules=rules, diagnosis_hits=hits))
     engine.drop("episodes__int_exclusion_dx")
     episode = engine.save("episode", apply_exclusions(episode=episode, episode_exclusion=exclusion))
+    engine.drop("episodes__int_episode")
 
     say("assigning cost")
     ndc_class = ibis.memtable(read_ndc_class_map(inputs.ndc_class_map, rules))
@@ -108,8 +112,7 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
         assigned_parts.append(select_assigned_services(
             claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], pharmacy_claim=pharmacy_claim,
             ndc_class=ndc_class, dx_codes=condition_dx_codes(rules, measure_id), measure_id=measure_id, rules=rules))
-    # Read by the next query only: a temporary table, not written into the run's database file (11M rows, about
-    # 200 MB of it at 1.5M beneficiaries).
+    # Read by the next query only (11M rows at 1.5M beneficiaries).
     assigned = engine.save("cost__int_assigned_service", ibis.union(*assigned_parts), scratch=True)
     categories = rules.code_list(SERVICE_CATEGORY_LIST)
     cost_line = publish(engine, run_dir, result, "episode_cost_line", categorize_cost_lines(
@@ -125,6 +128,7 @@ def run_episodes(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Epi
     say("attributing clinicians")
     attribution = publish(engine, run_dir, result, "episode_attribution", attribute_clinicians(
         episode=episode, qualifying=qualifying, claim_line=claim_line, rules=rules))
+    engine.drop(qualifying.get_name())
     publish(engine, run_dir, result, "clinician_specialty", assign_clinician_specialty(
         claim_line=claim_line, clinician=base["clinician"], rules=rules))
 

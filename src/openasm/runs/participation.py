@@ -94,15 +94,15 @@ def eligibility_episodes(engine: Engine, rules: RulesForYear, claim_line: ir.Tab
     year_rules = dataclasses.replace(rules, performance_year=year)
     base = {name: engine.table(name) for name in ("claim_diagnosis", "beneficiary", "enrollment")}
     qualifying = engine.save(f"participation__int_qualifying_{year}", select_cohort_qualifying_services(
-        claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=year_rules))
+        claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=year_rules), scratch=True)
     windows = build_cohort_windows(qualifying_service=qualifying, beneficiary=base["beneficiary"],
                                    enrollment=base["enrollment"], rules=year_rules)["attribution_window"]
     episode = engine.save(f"participation__int_grouped_{year}", segment_episodes(attribution_window=windows,
-                                                                                   rules=year_rules))
+                                                                                   rules=year_rules), scratch=True)
     hits = engine.for_one_reader(f"participation__int_exclusion_dx_{year}", exclusion_diagnosis_hits(
         episode=episode, claim_line=claim_line, claim_diagnosis=base["claim_diagnosis"], rules=year_rules))
     exclusion = engine.save(f"participation__int_exclusion_{year}", find_episode_exclusions(
-        episode=episode, claim_line=claim_line, rules=year_rules, diagnosis_hits=hits, **base))
+        episode=episode, claim_line=claim_line, rules=year_rules, diagnosis_hits=hits, **base), scratch=True)
     engine.drop(f"participation__int_exclusion_dx_{year}")
     episode = engine.save(f"participation__int_episode_{year}", apply_exclusions(episode=episode,
                                                                                   episode_exclusion=exclusion))
