@@ -37,9 +37,8 @@ def test_csv_copies_follow_the_run_choice(tmp_path, engine_for, monkeypatch):
 
 
 def test_by_default_only_tables_a_spreadsheet_opens_get_a_csv(tmp_path, engine_for, monkeypatch):
-    """The default (`--csv small`) writes a CSV copy only of tables of at most SMALL_CSV_ROWS rows, which is
-    Excel's row limit less the header."""
-    assert stage.DEFAULT_CSV_MODE == "small" and stage.SMALL_CSV_ROWS == 1_048_576 - 1
+    """The default (`--csv small`) writes a CSV copy only of tables of at most SMALL_CSV_ROWS rows."""
+    assert stage.DEFAULT_CSV_MODE == "small" and stage.SMALL_CSV_ROWS == 100_000
     folder = write_case_folder(tmp_path / "input")
     run = tmp_path / "run"
     engine = engine_for("duckdb", run)

@@ -92,8 +92,9 @@ def ingest(
     encoding: Annotated[str, typer.Option(
         "--encoding", help="Text encoding of the canonical CSV files, e.g. latin-1, cp1252")] = "utf-8",
     csv_copies: Annotated[Optional[str], typer.Option(
-        "--csv", help="CSV copies of this run's outputs beside the Parquet: small (default: tables a spreadsheet "
-        "opens whole, up to 1,048,575 rows), all or none; later commands on the run keep the choice")] = None,
+        "--csv", help="CSV copies of this run's outputs beside the Parquet: small (default: tables of up to "
+        "100,000 rows, which a spreadsheet opens at once), all or none; later commands on the run keep the "
+        "choice")] = None,
     py: PyOpt = 2027,
     set_: SetOpt = None,
 ) -> None:

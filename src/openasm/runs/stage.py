@@ -67,13 +67,14 @@ def count_rows(expr: ir.Table) -> int:
     return int(expr.count().to_pyarrow().as_py())
 
 
-# CSV copies of published tables beside the Parquet (always written): every table, only tables a spreadsheet
-# opens whole (SMALL_CSV_ROWS: Excel's 1,048,576 rows less the header; a larger CSV is slow to write, cannot be
-# opened whole and at a national year is gigabytes: episode_cost_line has 5.6M rows at 1.5M beneficiaries), or
-# none. Chosen at ingest; DEFAULT_CSV_MODE otherwise.
+# CSV copies of published tables beside the Parquet (always written): every table, only small tables, or none.
+# Chosen at ingest; DEFAULT_CSV_MODE otherwise. Small (SMALL_CSV_ROWS) covers every table of a practice's or a
+# TIN's run and a cohort's per-clinician and per-TIN tables, which a spreadsheet opens at once; a cohort's
+# episode-level tables are not (at 1.5M beneficiaries 330k-5.6M rows each, 30-75 MB of CSV apiece, the CSV
+# copies were a twelfth of the run folder; Excel's hard limit, 1,048,576 rows, is no measure of what opens).
 CSV_MODES = ("all", "small", "none")
 DEFAULT_CSV_MODE = "small"
-SMALL_CSV_ROWS = 1_048_575
+SMALL_CSV_ROWS = 100_000
 
 _STAGING: ContextVar[Path | None] = ContextVar("openasm_output_staging", default=None)
 _YEAR: ContextVar[int | None] = ContextVar("openasm_publish_year", default=None)
