@@ -270,7 +270,7 @@ class Engine:
     def table(self, name: str) -> ir.Table:
         """A run table saved earlier (in this session or by an earlier command on the run folder)."""
         if self.backend == "duckdb":
-            if name not in self.con.list_tables():
+            if not engine_duckdb.has_table(self.con, name):
                 raise EngineError(f"run table '{name}' does not exist in {self.run_dir}")
             return self.con.table(name)
         uri = self._spark_table_uri(name)
@@ -284,7 +284,7 @@ class Engine:
 
     def has_table(self, name: str) -> bool:
         if self.backend == "duckdb":
-            return name in self.con.list_tables()
+            return engine_duckdb.has_table(self.con, name)
         return self._warehouse.exists(self._spark_table_uri(name))
 
     def drop(self, name: str) -> None:

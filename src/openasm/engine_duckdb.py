@@ -11,7 +11,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
-from openasm.engine_sources import SOURCE_FILE, sql_identifier
+from openasm.engine_sources import SOURCE_FILE, sql_identifier, sql_text
 
 
 class NullTypedColumns(ValueError):
@@ -101,6 +101,14 @@ def set_columns(con: Any, name: str, rows: ir.Table, on: tuple[str, str], column
     assign = ", ".join(f"{sql_identifier(new)} = _found.{sql_identifier(new)}" for new in columns)
     con.con.execute(f"UPDATE {target} SET {assign} FROM ({query}) AS _found "
                     f"WHERE {target}.{sql_identifier(on[0])} = _found.{sql_identifier(on[1])}")
+
+
+def has_table(con: Any, name: str) -> bool:
+    """Whether a table, view or temporary table `name` exists (what Ibis' `list_tables` holds): asked by name,
+    where listing every table took three times as long, some fifty times a stage."""
+    return bool(con.con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_catalog IN (current_database(), 'temp') "
+        f"AND table_schema = current_schema() AND table_name = {sql_text(name)} LIMIT 1").fetchall())
 
 
 def table_kind(con: Any, name: str) -> str | None:
