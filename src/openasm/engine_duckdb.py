@@ -23,7 +23,8 @@ def create_table(con: Any, name: str, expr: ir.Table, scratch: bool = False) -> 
     `expr` may read `name`), with the query compiled once and passed as text: Ibis wraps the compiled query in
     an INSERT tree that sqlglot copies whole (about a tenth of the eCQM stage's time). `scratch`: a temporary
     table (spilled under the memory limit, never checkpointed into the database file)."""
-    query, columns = _compiled(con, expr)
+    query, definitions = _compiled(con, expr)
+    columns = ", ".join(_stored_definitions(con, expr.schema(), query, definitions))
     target, staging = sql_identifier(name), sql_identifier(f"{name}__staging")
     if scratch:  # a fresh intermediate that `expr` never reads: created in place, no swap
         con.con.execute(f"CREATE OR REPLACE TEMP TABLE {target} ({columns}); INSERT INTO {target} {query}")
@@ -35,32 +36,36 @@ def create_table(con: Any, name: str, expr: ir.Table, scratch: bool = False) -> 
 
 # The last few queries compiled: ingest asks `keeps_order` of a check query, then stores it (compiling a check
 # query of 8.5M claim lines' 60-odd checks takes a quarter of a second).
-_RECENT_QUERIES: dict[Any, tuple[str, str]] = {}
+_RECENT_QUERIES: dict[Any, tuple[str, tuple[str, ...]]] = {}
 _RECENT_LIMIT = 4
 
 
-def _compiled(con: Any, expr: ir.Table) -> tuple[str, str]:
+def _compiled(con: Any, expr: ir.Table) -> tuple[str, tuple[str, ...]]:
+    """The query of `expr` and its column definitions as Ibis types them."""
     schema = expr.schema()
     if schema.null_fields:
         raise NullTypedColumns(str(list(schema.null_fields)))
     con._run_pre_execute_hooks(expr)  # registers the in-memory tables the expression uses
     key = (id(con), expr.op())
     if key not in _RECENT_QUERIES:
-        columns = ", ".join(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
+        definitions = tuple(column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb"))
         while len(_RECENT_QUERIES) >= _RECENT_LIMIT:
             _RECENT_QUERIES.pop(next(iter(_RECENT_QUERIES)))
-        _RECENT_QUERIES[key] = (con.compile(expr), columns)
-    query, columns = _RECENT_QUERIES[key]
+        _RECENT_QUERIES[key] = (con.compile(expr), definitions)
+    return _RECENT_QUERIES[key]
+
+
+def _stored_definitions(con: Any, schema: Any, query: str, definitions: tuple[str, ...]) -> list[str]:
+    """The column definitions of a table stored from `query`: Ibis' types, except `_source_file`, which Ibis reads
+    as a string where DuckDB has the ENUM of the files read (`engine_sources.source_file_sql`): stored as text,
+    every checked row would carry its file's path again. Asked of DuckDB at each store, not cached with the
+    query: the same query over a table ingested again reads other files."""
+    stored = list(definitions)
     if SOURCE_FILE in schema:
-        # Ibis reads the ENUM of the files read (`engine_sources.source_file_sql`) as a string; store the ENUM,
-        # or every checked row carries its file's path as text again. Asked each time: the same query over a
-        # table ingested again reads other files.
         position = list(schema).index(SOURCE_FILE)
         source_type = con.con.execute(f"DESCRIBE {query}").fetchall()[position][1]
-        definitions = [column.sql("duckdb") for column in schema.to_sqlglot_column_defs("duckdb")]
-        definitions[position] = f"{sql_identifier(SOURCE_FILE)} {source_type}"
-        columns = ", ".join(definitions)
-    return query, columns
+        stored[position] = f"{sql_identifier(SOURCE_FILE)} {source_type}"
+    return stored
 
 
 def keeps_order(con: Any, expr: ir.Table) -> bool:

@@ -118,7 +118,7 @@ def duckdb_csv_view(con: Any, path: Path, header: list[str], delimiter: str, dia
             raise encoding_error(path, offset if offset is not None else record_byte, dialect.encoding)
     scan = _duckdb_csv(readable, columns, delimiter, encoding, "ignore_errors = true")
     quoted = [sql_identifier(c) for c in columns]
-    file_literal = source_file_sql(sql_text(str(path)), [path])
+    file_literal = _one_source_file(path)
     numbered = f"SELECT {', '.join(quoted)}, CAST(row_number() OVER () AS BIGINT) AS _ordinal FROM {scan}"
     if not malformed:
         con.raw_sql(
@@ -158,8 +158,7 @@ def _duckdb_fallback_view(con: Any, path: Path, readable: Path, columns: list[st
     folder = scratch or Path(tempfile.mkdtemp(prefix="openasm-records-"))
     target = records_to_parquet(readable, columns, delimiter, folder / f"{view}.parquet", ROW_NUMBER, MALFORMED)
     con.raw_sql(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE ({SOURCE_FILE}), "
-        f"{source_file_sql(sql_text(str(path)), [path])} AS "
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE ({SOURCE_FILE}), {_one_source_file(path)} AS "
         f"{SOURCE_FILE} FROM (SELECT *, NULL AS {SOURCE_FILE} FROM read_parquet({sql_text(str(target))}))"
     ).fetchall()
     return con.raw_sql(f"SELECT count(*) FROM {view}").fetchall()[0][0]
@@ -171,6 +170,11 @@ def source_file_sql(value: str, paths: list[Path]) -> str:
     rows); an ENUM is stored as a small integer and reads as text everywhere (Ibis types it a string)."""
     names = ", ".join(sql_text(name) for name in dict.fromkeys(str(path) for path in paths))
     return f"CAST({value} AS ENUM({names}))"
+
+
+def _one_source_file(path: Path) -> str:
+    """`_source_file` of a view over one file: its path, as the ENUM of that one file."""
+    return source_file_sql(sql_text(str(path)), [path])
 
 
 def duckdb_parquet_view(con: Any, paths: list[Path], view: str) -> None:
@@ -261,8 +265,7 @@ def duckdb_lines_table(con: Any, path: Path, name: str) -> Any:
                 ).fetchall()
     # Row ids count from the first row's: inside a transaction (runs.execute) new rows have ids above 2^55.
     con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT line, CAST(rowid - (SELECT min(rowid) FROM "
-                f"{name}__text) + 1 AS BIGINT) AS {ROW_NUMBER}, {source_file_sql(sql_text(str(path)), [path])} AS "
-                f"{SOURCE_FILE} "
+                f"{name}__text) + 1 AS BIGINT) AS {ROW_NUMBER}, {_one_source_file(path)} AS {SOURCE_FILE} "
                 f"FROM {name}__text").fetchall()
     return con.table(name)
 
