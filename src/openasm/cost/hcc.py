@@ -119,20 +119,27 @@ def _shipped_years(prefix: str) -> tuple[int, ...]:
     return tuple(sorted(int(m.group(1)) for n in names if (m := pattern.match(n))))
 
 
-def _rows(name: str, **equal: str) -> list[dict[str, str]]:
+def _matching(name: str, **equal: str) -> pa.Table:
     """The rows of a shipped CSV whose columns hold the given values."""
     table = _table(name)
     for column, value in equal.items():
         table = table.filter(pc.equal(table[column], value))
-    return table.to_pylist()
+    return table
+
+
+def _rows(name: str, **equal: str) -> list[dict[str, str]]:
+    return _matching(name, **equal).to_pylist()
+
+
+def _model_columns(prefix: str, version: str) -> dict[str, str]:
+    """How a file of `prefix` names the rows of CMS-HCC `version`."""
+    if prefix == "ra_dx_to_cc":
+        return {"model_name": MODEL_NAMES[version]}
+    return {"model_domain": "CMS-HCC", "model_version": version}
 
 
 def _has_model(prefix: str, year: int, version: str) -> bool:
-    table = _table(f"{prefix}_{year}.csv")
-    if prefix == "ra_dx_to_cc":
-        return bool(pc.any(pc.equal(table["model_name"], MODEL_NAMES[version])).as_py())
-    return bool(pc.any(pc.and_(pc.equal(table["model_domain"], "CMS-HCC"),
-                               pc.equal(table["model_version"], version))).as_py())
+    return _matching(f"{prefix}_{year}.csv", **_model_columns(prefix, version)).num_rows > 0
 
 
 def hcc_reference_years(version: str, performance_year: int) -> dict[str, int]:
@@ -168,13 +175,13 @@ def hcc_reference_arrow(version: str, performance_year: int) -> dict[str, pa.Tab
     years = hcc_reference_years(version, performance_year)
     model = MODEL_NAMES[version]
     dx = {(r["diagnosis_code"].strip(), _hcc(r["cc"]))
-          for r in _rows(f"ra_dx_to_cc_{years['dx_to_cc']}.csv", model_name=model)}
+          for r in _rows(f"ra_dx_to_cc_{years['dx_to_cc']}.csv", **_model_columns("ra_dx_to_cc", version))}
     dx_sorted = sorted(dx)
     hierarchy = sorted({(_hcc(r["cc_parent"]), _hcc(r["cc_child"]))
-                        for r in _rows(f"ra_hierarchies_{years['hierarchy']}.csv", model_domain="CMS-HCC",
-                                       model_version=version)})
+                        for r in _rows(f"ra_hierarchies_{years['hierarchy']}.csv",
+                                       **_model_columns("ra_hierarchies", version))})
     labels: dict[str, str] = {}
-    for r in _rows(f"ra_labels_{years['label']}.csv", model_domain="CMS-HCC", model_version=version):
+    for r in _rows(f"ra_labels_{years['label']}.csv", **_model_columns("ra_labels", version)):
         labels.setdefault(_hcc(r["cc"].replace("HCC", "")), r["label"].strip())
     edits = _rows("ra_dx_edits.csv", model_name=model)
 
