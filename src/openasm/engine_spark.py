@@ -86,7 +86,8 @@ def session_settings(master: str, warehouse: str) -> dict[str, str]:
 
 
 def spark_session(master: str, warehouse: str, app_name: str = "openasm") -> Any:
-    """A Spark session for openasm with `session_settings` (a running session is reused as it is)."""
+    """A Spark session for openasm with `session_settings`. A session already running (a notebook's) is reused:
+    its SQL settings are set, the JVM's (memory, Java options) stay as that JVM was started."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(master).appName(app_name)
