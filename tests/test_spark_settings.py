@@ -7,6 +7,7 @@ def test_local_master_runs_the_driver_jvm_with_the_throughput_collector(monkeypa
     monkeypatch.delenv("OPENASM_SPARK_DRIVER_JAVA_OPTIONS", raising=False)
     settings = session_settings("local[2]", "file:///tmp/wh")
     assert settings["spark.driver.extraJavaOptions"] == "-XX:+UseParallelGC"
+    assert settings["spark.sql.files.openCostInBytes"] == "131072"  # files of a few hundred KB split over the cores
     assert settings["spark.sql.warehouse.dir"] == "file:///tmp/wh"
     assert "spark.executor.memory" not in settings
 
@@ -23,4 +24,5 @@ def test_cluster_master_leaves_the_driver_jvm_alone_and_sizes_executors(monkeypa
     monkeypatch.delenv("OPENASM_SPARK_EXECUTOR_MEMORY", raising=False)
     settings = session_settings("spark://127.0.0.1:7077", "s3a://bucket/run")
     assert "spark.driver.extraJavaOptions" not in settings
+    assert "spark.sql.files.openCostInBytes" not in settings
     assert settings["spark.executor.memory"] == "1g"

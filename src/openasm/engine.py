@@ -32,8 +32,8 @@ from openasm.engine_sources import (MALFORMED, ROW_NUMBER, SOURCE_FILE, duckdb_c
                                     spark_lines_frame, spark_parquet_frame, temp_name)
 from openasm import engine_duckdb
 from openasm.engine_duckdb import NullTypedColumns, is_interruption
-from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, spark_session,
-                                  table_uri, warehouse_uri)
+from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, plan_keeps_order,
+                                  spark_session, table_uri, warehouse_uri)
 from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
 
 BackendName = Literal["duckdb", "pyspark"]
@@ -198,12 +198,15 @@ class Engine:
         target = self._spark_table_uri(name)
         staging = target + ".tmp"
         self._warehouse.delete(staging)
-        self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
-        frame = conform_spark_floats(self.con._session.sql(self.con.compile(expr)), expr.schema())
+        frame = conform_spark_floats(self._spark_frame(expr), expr.schema())
         frame.write.parquet(staging)
         self._warehouse.delete(target)
         self._warehouse.rename(staging, target)
         return self.table(name)
+
+    def _spark_frame(self, expr: ir.Table) -> Any:
+        self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
+        return self.con._session.sql(self.con.compile(expr))
 
     def save_view(self, name: str, expr: ir.Table) -> ir.Table:
         """Run table `name` defined by `expr` over stored run tables: a view on DuckDB (no copy is written;
@@ -248,12 +251,15 @@ class Engine:
     # ---- changing stored rows (DuckDB; a Spark table is rewritten whole instead) ----------------------
     @property
     def changes_in_place(self) -> bool:
-        """Whether run tables change in place (`delete_rows`, `append_rows`, `set_columns`, `keeps_order`)."""
+        """Whether run tables change in place (`delete_rows`, `append_rows`, `set_columns`)."""
         return self.backend == "duckdb"
 
     def keeps_order(self, expr: ir.Table) -> bool:
-        """Whether storing `expr` keeps the order its sources are read in (engine_duckdb.keeps_order)."""
-        return self.changes_in_place and engine_duckdb.keeps_order(self.con, expr)
+        """Whether storing `expr` keeps the order its sources are read in (engine_duckdb.keeps_order,
+        engine_spark.plan_keeps_order), so that a sort before storing it can be left out."""
+        if self.backend == "duckdb":
+            return engine_duckdb.keeps_order(self.con, expr)
+        return plan_keeps_order(self._spark_frame(expr))
 
     def delete_rows(self, name: str, rows: ir.Table, on: list[str]) -> None:
         """Remove from run table `name` the rows matching `rows` on the columns `on` (DuckDB)."""

@@ -62,6 +62,31 @@ class Warehouse:
         return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory())
 
 
+# Physical operators that pass rows on in the order they receive them (a union: its inputs one after another).
+_ORDER_KEEPING = frozenset({"Project", "Filter", "Union", "ColumnarToRow", "InputAdapter", "WholeStageCodegen",
+                            "LocalTableScan", "Generate"})
+
+
+def plan_keeps_order(frame: Any) -> bool:
+    """Whether writing `frame` stores its rows in the order its sources are read: every operator from the scans to
+    the output keeps order (no shuffle, sort, window or aggregation), a broadcast join streaming its left side
+    (the broadcast right side is only looked up). Each task then writes one part of one source split, in order."""
+    plan = frame._jdf.queryExecution().executedPlan()
+    if plan.nodeName() == "AdaptiveSparkPlan":
+        plan = plan.inputPlan()
+    return _operator_keeps_order(plan)
+
+
+def _operator_keeps_order(node: Any) -> bool:
+    name = node.nodeName()
+    children = node.children()
+    if name == "BroadcastHashJoin":
+        return node.buildSide().toString() == "BuildRight" and _operator_keeps_order(children.apply(0))
+    if not (name in _ORDER_KEEPING or name.startswith("Scan ") or name.startswith("WholeStageCodegen")):
+        return False
+    return all(_operator_keeps_order(children.apply(i)) for i in range(children.size()))
+
+
 def session_settings(master: str, warehouse: str) -> dict[str, str]:
     """The Spark settings openasm starts a session with (UTC, small shuffles for one machine unless configured
     otherwise); the OPENASM_SPARK_* environment variables override the sizes and the driver's JVM options."""
@@ -78,6 +103,9 @@ def session_settings(master: str, warehouse: str) -> dict[str, str]:
     if master.startswith("local"):
         # The driver JVM runs every task: the throughput collector spends less CPU than the default G1 on a small
         # heap (20k-beneficiary demo on 2 cores: GC 53 -> 24 s of CPU, 327 -> 271 s in all, paired runs).
+        # Split files of a few hundred KB too (default: 4 MB a file), so that both cores of a small machine scan
+        # a source or run table of that size (each row group of a file goes to one of its splits).
+        settings["spark.sql.files.openCostInBytes"] = os.environ.get("OPENASM_SPARK_FILE_OPEN_COST", "131072")
         settings["spark.driver.extraJavaOptions"] = os.environ.get("OPENASM_SPARK_DRIVER_JAVA_OPTIONS",
                                                                    "-XX:+UseParallelGC")
     else:
