@@ -202,7 +202,7 @@ class Engine:
         frame.write.parquet(staging)
         self._warehouse.delete(target)
         self._warehouse.rename(staging, target)
-        return self.table(name)
+        return self._spark_table(name, frame.schema)
 
     def _spark_frame(self, expr: ir.Table) -> Any:
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
@@ -279,10 +279,17 @@ class Engine:
             if not engine_duckdb.has_table(self.con, name):
                 raise EngineError(f"run table '{name}' does not exist in {self.run_dir}")
             return self.con.table(name)
-        uri = self._spark_table_uri(name)
-        if not self._warehouse.exists(uri):
+        if not self._warehouse.exists(self._spark_table_uri(name)):
             raise EngineError(f"run table '{name}' does not exist in {self.warehouse}")
-        self._spark.read.parquet(uri).createOrReplaceTempView(name)
+        return self._spark_table(name)
+
+    def _spark_table(self, name: str, written: Any = None) -> ir.Table:
+        """Stored Spark table `name` as a view; with the schema it was `written` with, Spark need not run a job
+        to read it off the Parquet footers (it reads every file column as nullable either way)."""
+        reader = self._spark.read
+        if written is not None:
+            reader = reader.schema(written)
+        reader.parquet(self._spark_table_uri(name)).createOrReplaceTempView(name)
         return self.con.table(name)
 
     def is_view(self, name: str) -> bool:

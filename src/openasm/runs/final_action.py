@@ -14,7 +14,8 @@ from __future__ import annotations
 import ibis.expr.types as ir
 
 from openasm.engine import Engine
-from openasm.ingest.final_action import STATUS_COLUMN, final_action_columns, resolve_final_action, status_exceptions
+from openasm.ingest.final_action import (STATUS_COLUMN, final_action_columns, status_exceptions,
+                                        with_final_action)
 from openasm.ingest.validate import accepted_rows, checked_rows_table
 from openasm.schema.canonical import CANONICAL_TABLES
 
@@ -34,7 +35,12 @@ def ensure_final_action(engine: Engine) -> tuple[ir.Table, ir.Table]:
 def _resolve(engine: Engine, name: str, source: str) -> None:
     claims, checked = engine.table(source), checked_rows_table(source)
     if not (engine.changes_in_place and engine.is_view(source) and engine.has_table(checked)):
-        engine.save(name, resolve_final_action(claims=claims))
+        # Spark stores the few exceptions first: the lines then join a small stored table (a broadcast lookup
+        # that keeps their order), not the plan of chains and ranks that finds them.
+        exceptions_name = f"{name}__exception"
+        exceptions = engine.for_one_reader(exceptions_name, status_exceptions(claims=claims))
+        engine.save(name, with_final_action(claims=claims, exceptions=exceptions))
+        engine.drop(exceptions_name)
         return
     exceptions = engine.save(f"{name}__exception", status_exceptions(claims=claims), scratch=True)
     engine.set_columns(checked, exceptions, ("claim_id", "_status_claim_id"),
