@@ -33,7 +33,7 @@ from openasm.engine_sources import (MALFORMED, ROW_NUMBER, SOURCE_FILE, duckdb_c
 from openasm import engine_duckdb
 from openasm.engine_duckdb import NullTypedColumns, is_interruption
 from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, plan_keeps_order,
-                                  spark_session, table_uri, warehouse_uri)
+                                  spark_session, stored_table_view, table_uri, warehouse_uri)
 from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
 
 BackendName = Literal["duckdb", "pyspark"]
@@ -196,13 +196,10 @@ class Engine:
             self.drop(unsorted.get_name())
             return stored
         target = self._spark_table_uri(name)
-        staging = target + ".tmp"
-        self._warehouse.delete(staging)
         frame = conform_spark_floats(self._spark_frame(expr), expr.schema())
-        frame.write.parquet(staging)
-        self._warehouse.delete(target)
-        self._warehouse.rename(staging, target)
-        return self._spark_table(name, frame.schema)
+        self._warehouse.store(frame, target)
+        stored_table_view(self._spark, target, name, written=frame.schema)
+        return self.con.table(name)
 
     def _spark_frame(self, expr: ir.Table) -> Any:
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
@@ -255,11 +252,9 @@ class Engine:
         return self.backend == "duckdb"
 
     def keeps_order(self, expr: ir.Table) -> bool:
-        """Whether storing `expr` keeps the order its sources are read in (engine_duckdb.keeps_order,
-        engine_spark.plan_keeps_order), so that a sort before storing it can be left out."""
-        if self.backend == "duckdb":
-            return engine_duckdb.keeps_order(self.con, expr)
-        return plan_keeps_order(self._spark_frame(expr))
+        """Whether storing `expr` keeps the order its sources are read in (so it needs no sort before)."""
+        duckdb = self.backend == "duckdb"
+        return engine_duckdb.keeps_order(self.con, expr) if duckdb else plan_keeps_order(self._spark_frame(expr))
 
     def delete_rows(self, name: str, rows: ir.Table, on: list[str]) -> None:
         """Remove from run table `name` the rows matching `rows` on the columns `on` (DuckDB)."""
@@ -279,17 +274,10 @@ class Engine:
             if not engine_duckdb.has_table(self.con, name):
                 raise EngineError(f"run table '{name}' does not exist in {self.run_dir}")
             return self.con.table(name)
-        if not self._warehouse.exists(self._spark_table_uri(name)):
+        uri = self._spark_table_uri(name)
+        if not self._warehouse.exists(uri):
             raise EngineError(f"run table '{name}' does not exist in {self.warehouse}")
-        return self._spark_table(name)
-
-    def _spark_table(self, name: str, written: Any = None) -> ir.Table:
-        """Stored Spark table `name` as a view; with the schema it was `written` with, Spark need not run a job
-        to read it off the Parquet footers (it reads every file column as nullable either way)."""
-        reader = self._spark.read
-        if written is not None:
-            reader = reader.schema(written)
-        reader.parquet(self._spark_table_uri(name)).createOrReplaceTempView(name)
+        stored_table_view(self._spark, uri, name)
         return self.con.table(name)
 
     def is_view(self, name: str) -> bool:

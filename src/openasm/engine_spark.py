@@ -55,11 +55,26 @@ class Warehouse:
         if not fs.rename(path, destination):
             raise OSError(f"could not move {source} to {target}")
 
+    def store(self, frame: Any, uri: str) -> None:
+        """Write `frame` as the Parquet table at `uri`: beside the old one, swapped in when complete."""
+        staging = uri + ".tmp"
+        self.delete(staging)
+        frame.write.parquet(staging)
+        self.delete(uri)
+        self.rename(staging, uri)
+
     def table_names(self) -> list[str]:
         fs, path = self._path(self.uri)
         if not fs.exists(path):
             return []
         return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory())
+
+
+def stored_table_view(session: Any, uri: str, name: str, written: Any = None) -> None:
+    """The Parquet table at `uri` as temporary view `name`; given the schema it was `written` with, Spark runs no
+    job to read the schema off the files' footers (it reads every file column as nullable either way)."""
+    reader = session.read if written is None else session.read.schema(written)
+    reader.parquet(uri).createOrReplaceTempView(name)
 
 
 # Physical operators that pass rows on in the order they receive them (a union: its inputs one after another).
