@@ -35,8 +35,8 @@ def ensure_final_action(engine: Engine) -> tuple[ir.Table, ir.Table]:
 def _resolve(engine: Engine, name: str, source: str) -> None:
     claims, checked = engine.table(source), checked_rows_table(source)
     if not (engine.changes_in_place and engine.is_view(source) and engine.has_table(checked)):
-        # Spark stores the few exceptions first: the lines then join a small stored table (a broadcast lookup
-        # that keeps their order), not the plan of chains and ranks that finds them.
+        # Spark stores the few exceptions first: the lines then join a small stored table, not the plan of chains
+        # and ranks that finds them (DuckDB plans that inside the one query).
         exceptions_name = f"{name}__exception"
         exceptions = engine.for_one_reader(exceptions_name, status_exceptions(claims=claims))
         engine.save(name, with_final_action(claims=claims, exceptions=exceptions))
