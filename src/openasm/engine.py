@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +79,7 @@ class Engine:
     warehouse: str | None = None
     _warehouse: Warehouse | None = field(default=None, repr=False)
     _in_transaction: bool = field(default=False, repr=False)
+    _own_scratch: Path | None = field(default=None, repr=False)
 
     @property
     def spark_master(self) -> str | None:
@@ -159,8 +162,13 @@ class Engine:
             raise EngineError(f"{path}: unreadable parquet file ({type(err).__name__}: not Parquet?)") from err
         return read_header(path, CsvDialect(delimiter, encoding), known_columns)[0]
 
-    def _scratch(self) -> Path | None:
-        return self.run_dir / SCRATCH if self.run_dir is not None else None
+    def _scratch(self) -> Path:
+        """Folder for copies of inputs (transcoded text, records re-read one by one): the run folder's, else a
+        temporary one removed when the engine is closed or collected (no copy of an input outlives it)."""
+        if self.run_dir is None and self._own_scratch is None:
+            self._own_scratch = Path(tempfile.mkdtemp(prefix="openasm-scratch-"))
+            weakref.finalize(self, shutil.rmtree, self._own_scratch, ignore_errors=True)
+        return self.run_dir / SCRATCH if self.run_dir is not None else self._own_scratch
 
     # ---- run tables -------------------------------------------------------------------------
     def save(self, name: str, expr: ir.Table, *, scratch: bool = False) -> ir.Table:
@@ -345,9 +353,8 @@ class Engine:
     def close(self) -> None:
         if self.backend == "duckdb":
             self.con.disconnect()
-        scratch = self._scratch()
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if self.run_dir is not None or self._own_scratch is not None:
+            shutil.rmtree(self._scratch(), ignore_errors=True)
 
 
 def connect(
@@ -371,22 +378,14 @@ def connect(
         run_dir.mkdir(parents=True, exist_ok=True)
     if backend == "duckdb":
         database = str(run_dir / DUCKDB_FILE) if run_dir is not None else ":memory:"
-        con = ibis.duckdb.connect(database, storage_compatibility_version=DUCKDB_STORAGE)
         limit = memory_limit or os.environ.get("OPENASM_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
         try:
-            con.raw_sql(f"SET memory_limit = '{limit}'").fetchall()
-        except Exception as err:
+            con = engine_duckdb.open_database(database, DUCKDB_STORAGE, limit)
+        except engine_duckdb.UnknownSize as err:
             raise EngineError(f"memory limit '{limit}': not a size DuckDB understands (e.g. 2GB, 500MB)") from err
-        # CSV records are numbered in file order by an ordered scan.
-        con.raw_sql("SET preserve_insertion_order = true").fetchall()
-        # No row-group compaction at checkpoints: it rewrote ingest's row groups (partly filled by parallel
-        # inserts, or holding the few rows ingest moves out) into new blocks and left the old ones free (250k
-        # beneficiaries: ingest 34.6 -> 32.9 s, its database 575 -> 508 MB); deleted rows stay marked, unread.
-        con.raw_sql("SET max_vacuum_tasks = 0").fetchall()
         return Engine("duckdb", con, run_dir)
     master = spark_master or os.environ.get(SPARK_MASTER_ENV, DEFAULT_MASTER)
-    location = warehouse or os.environ.get(WAREHOUSE_ENV) or (
-        (run_dir or Path.cwd()) / SPARK_TABLES)
+    location = warehouse or os.environ.get(WAREHOUSE_ENV) or (run_dir or Path.cwd()) / SPARK_TABLES
     return _connect_spark(run_dir, master, warehouse_uri(location))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +62,13 @@ def column_names(header: list[str]) -> list[str]:
     return [name if name else f"_column_{position}" for position, name in enumerate(header, start=1)]
 
 
-def readable_copy(path: Path, dialect: CsvDialect, scratch: Path | None) -> tuple[Path, str]:
+def readable_copy(path: Path, dialect: CsvDialect, scratch: Path) -> tuple[Path, str]:
     """The file to hand to the engine and the engine's encoding name: the file itself when the engine decodes
     its encoding natively, else a UTF-8 copy in `scratch` (streamed in constant memory)."""
     native = native_encoding(dialect.encoding)
     if native is not None:
         return path, native
-    folder = scratch or Path(tempfile.mkdtemp(prefix="openasm-transcoded-"))
-    target = folder / f"{abs(hash(str(path.resolve()))):x}-{path.name}"
+    target = scratch / f"{abs(hash(str(path.resolve()))):x}-{path.name}"
     return transcode_to_utf8(path, dialect.encoding, target), "utf-8"
 
 
@@ -91,7 +89,7 @@ def _reject_reason(error_type: str, message: str, byte_offset: int) -> str:
 
 
 def duckdb_csv_view(con: Any, path: Path, header: list[str], delimiter: str, dialect: CsvDialect, view: str,
-                    scratch: Path | None) -> int:
+                    scratch: Path) -> int:
     """Create temp view `view` over a delimited file (see module docstring); returns the records it holds."""
     readable, encoding = readable_copy(path, dialect, scratch)
     columns = column_names(header)
@@ -149,14 +147,13 @@ def duckdb_csv_view(con: Any, path: Path, header: list[str], delimiter: str, dia
 
 
 def _duckdb_fallback_view(con: Any, path: Path, readable: Path, columns: list[str], delimiter: str,
-                          dialect: CsvDialect, view: str, scratch: Path | None) -> int:
+                          dialect: CsvDialect, view: str, scratch: Path) -> int:
     """A file DuckDB's strict parser stops on, read record by record into Parquet (`records_to_parquet`)."""
     if native_encoding(dialect.encoding) == "utf-8":
         offset = first_invalid_utf8(readable)
         if offset is not None:
             raise encoding_error(path, offset, dialect.encoding)
-    folder = scratch or Path(tempfile.mkdtemp(prefix="openasm-records-"))
-    target = records_to_parquet(readable, columns, delimiter, folder / f"{view}.parquet", ROW_NUMBER, MALFORMED)
+    target = records_to_parquet(readable, columns, delimiter, scratch / f"{view}.parquet", ROW_NUMBER, MALFORMED)
     con.raw_sql(
         f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE ({SOURCE_FILE}), {_one_source_file(path)} AS "
         f"{SOURCE_FILE} FROM (SELECT *, NULL AS {SOURCE_FILE} FROM read_parquet({sql_text(str(target))}))"
@@ -194,7 +191,7 @@ def duckdb_parquet_view(con: Any, paths: list[Path], view: str) -> None:
 
 
 def spark_csv_frame(spark: Any, path: Path | str, header: list[str], delimiter: str, dialect: CsvDialect,
-                    scratch: Path | None) -> Any:
+                    scratch: Path) -> Any:
     """A Spark DataFrame over a delimited file (see module docstring)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType

@@ -6,7 +6,6 @@ reachable on another local address."""
 from __future__ import annotations
 
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -51,11 +50,11 @@ def server(demo_output):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.is_file(), "Debian's chromium is missing: .ci/run installs it (apt-get install chromium)"
-    profile = tempfile.mkdtemp(prefix="openasm-chromium-")
+    profile = tmp_path_factory.mktemp("chromium-profile")  # pytest's temp folder: old ones are pruned
     with sync_playwright() as playwright:
         # A fresh profile folder per run (Playwright passes it to chromium as --user-data-dir).
         context = playwright.chromium.launch_persistent_context(

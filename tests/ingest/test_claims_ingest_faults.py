@@ -8,12 +8,15 @@ identifier values leaking into errors and the quarantine.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from openasm.engine import connect
 from openasm.engine_csv import CsvDialect, CsvFormatError
 from openasm.rules import load_rules
 from openasm.runs import ingest as ingest_runner
@@ -155,6 +158,30 @@ def test_cp1252_file_is_read_through_a_utf8_copy(tmp_path, engine_for):
     engine = engine_for("duckdb")
     run_ingest(engine, _folder(tmp_path, text.encode("cp1252")), dialect=CsvDialect(encoding="cp1252"))
     assert engine.fetch(engine.table("claim_line")).to_pylist()[0]["facility_ccn"] == "€ ward"
+
+
+def test_copies_of_inputs_never_outlive_an_engine_without_run_folder(tmp_path):
+    """A UTF-8 copy of a cp1252 file and the records of a malformed one are written to the engine's scratch
+    folder; without a run folder that is a temporary folder of its own, removed on close or when the engine is
+    collected (before: one folder per file left in the system's temp folder, holding copies of the input)."""
+    cp1252 = tmp_path / "claim_line.csv"
+    cp1252.write_bytes(_csv_text([_line("W1", 1, facility_ccn="€ ward")]).encode("cp1252"))
+    lines = _csv_text([_line("K1", 1), _line("K2", 1)]).split("\n")
+    lines[2] = lines[2].replace("carrier", "car\rrier", 1)  # DuckDB's parser stops: records are re-read one by one
+    malformed = tmp_path / "malformed.csv"
+    malformed.write_bytes("\n".join(lines).encode())
+    closed, collected = connect("duckdb"), connect("duckdb")
+    folders = []
+    for engine in (closed, collected):
+        assert engine.count(engine.read_source(cp1252, encoding="cp1252")) == 1
+        assert engine.count(engine.read_source(malformed)) == 3  # K1, and K2 cut in two by its CR
+        folders.append(engine._scratch())
+        assert folders[-1].is_dir() and folders[-1].parent == Path(tempfile.gettempdir())
+        assert len(list(folders[-1].iterdir())) == 2
+    closed.close()
+    del engine, collected
+    gc.collect()
+    assert not any(folder.exists() for folder in folders)
 
 
 @pytest.mark.parametrize("amount", ["NaN", "nan", "inf", "-inf", "Infinity", "1e309", "-1e309"])
