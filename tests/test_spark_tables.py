@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from pathlib import Path
+from urllib.parse import urlparse
 
 import ibis
 import pyarrow as pa
@@ -30,3 +32,22 @@ def test_a_stored_table_reads_back_as_a_later_command_reads_it(engine_for, tmp_p
     inferred = engine.table("episode_sample")  # read off the files, as a later command does
     assert stored.schema() == inferred.schema()
     assert engine.fetch(stored).equals(engine.fetch(inferred))
+
+
+def test_a_table_is_replaced_whole_or_not_at_all(engine_for) -> None:
+    """A run table is written beside the old one and swapped in when complete (Warehouse.store): a write that fails
+    after some tasks committed their parts leaves the old table as it was, and the next write leaves no staging."""
+    engine = engine_for("pyspark")
+    engine.save("episode_sample", ibis.memtable({"x": [1, 2]}))
+    uri = engine._spark_table_uri("episode_sample")
+    # Some tasks finish and commit their part before another fails.
+    failing = engine._spark.sql("SELECT CASE WHEN id = 7 THEN raise_error('planted failure') ELSE id END AS x "
+                                "FROM range(0, 8, 1, 4)")
+    with pytest.raises(Exception, match="planted failure"):
+        engine._warehouse.store(failing, uri)
+    assert sorted(engine.fetch(engine.table("episode_sample")).column("x").to_pylist()) == [1, 2]
+    engine.save("episode_sample", ibis.memtable({"x": [3]}))
+    assert engine.fetch(engine.table("episode_sample")).column("x").to_pylist() == [3]
+    folder = Path(urlparse(uri).path)
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith("episode_sample")] == ["episode_sample"]
+    assert "_temporary" not in [p.name for p in folder.iterdir()]
