@@ -353,8 +353,9 @@ class Engine:
     def close(self) -> None:
         if self.backend == "duckdb":
             self.con.disconnect()
-        if self.run_dir is not None or self._own_scratch is not None:
-            shutil.rmtree(self._scratch(), ignore_errors=True)
+        folder = self.run_dir / SCRATCH if self.run_dir is not None else self._own_scratch  # never made here
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def connect(
