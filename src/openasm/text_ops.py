@@ -4,7 +4,8 @@
 whitespace set, which its PySpark compiler writes as a regular expression whose '\\f' Spark reads as the letter f.
 The SQL functions that trim a set of characters are DuckDB's `trim(text, chars)` and Spark's `btrim(text, chars)`
 (Spark's two-argument `trim` takes the characters first). DuckDB's trim copies every value, so it runs only on
-values that start or end with one of `chars` (most values need no trimming: half the time of trimming all);
+values whose first or last character is at or below the highest of `chars` (most values need no trimming: half
+the time of trimming all);
 Spark's btrim is cheaper than such a guard, which did not stop a regular expression in the other branch from
 being evaluated on every row (5x slower).
 """
@@ -36,7 +37,10 @@ class TrimChars(ops.Value):
 
 
 def _visit_trim_chars_duckdb(self, op, *, arg, chars):
-    edged = sg.or_(*[self.f.prefix(arg, sge.convert(c)).or_(self.f.suffix(arg, sge.convert(c))) for c in chars])
+    # The guard tests the code of the first and last character against the highest of `chars`: a superset of the
+    # values to trim, in two comparisons (blanks are all at or below 32) instead of a test per character and edge.
+    highest = sge.convert(max(ord(c) for c in chars))
+    edged = sg.or_(self.f.ascii(arg) <= highest, self.f.ascii(self.f.array_extract(arg, -1)) <= highest)
     return self.if_(edged, self.f.trim(arg, sge.convert(chars)), arg)
 
 

@@ -144,6 +144,11 @@ class CheckInputs(Protocol):
 
     def text(self, name: str) -> ir.StringValue: ...
 
+    def may_fail_parse(self, name: str) -> bool:
+        """False when the typed value is the given value itself (a text column's trimmed text, a column already
+        of its contract type): its type check cannot fail and is not computed."""
+        ...
+
 
 def column_checks(row: CheckInputs, contract: TableContract) -> list[RowCheck]:
     """Type, requiredness, shape, enum, amount-sign and amount-size checks for every contract column."""
@@ -157,7 +162,8 @@ def column_checks(row: CheckInputs, contract: TableContract) -> list[RowCheck]:
         present = row.present(name)
         value = row.typed(name)
         type_label = column.dtype
-        checks.append(RowCheck(name, present & value.isnull(), _reason(f"not a valid {type_label}"), text))
+        if row.may_fail_parse(name):
+            checks.append(RowCheck(name, present & value.isnull(), _reason(f"not a valid {type_label}"), text))
         if column.required:
             checks.append(RowCheck(name, ~present, _reason("required value missing"), text))
         elif column.required_for_claim_types and claim_type is not None:

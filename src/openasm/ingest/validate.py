@@ -61,16 +61,17 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
     numbers = {c.name: parse_number(sources[c.name]) for c in given if c.ibis_type.is_numeric()}
     step = _barrier(step.mutate(**{NUMBER + n: v for n, v in numbers.items() if v is not None}), 1)
     sources = {c.name: step[TEXT + c.name] if c.name in texts else step[c.name] for c in given}
-    step = step.mutate(**{TYPED + c.name: parse_value(sources[c.name], step[NUMBER + c.name]
-                                                        if NUMBER + c.name in step.columns else None, c)
-                          for c in given})
+    parsed = {c.name: parse_value(sources[c.name], step[NUMBER + c.name] if NUMBER + c.name in step.columns else None,
+                                  c) for c in given}
+    as_given = {name for name, value in parsed.items() if value.equals(sources[name])}
+    step = step.mutate(**{TYPED + name: value for name, value in parsed.items()})
     check_bene = known_bene is not None and "bene_id" in contract.column_names and "bene_id" in raw.columns
     if check_bene:
         known = known_bene.select(_known_bene_id=known_bene["bene_id"]).distinct()
         known = known.mutate(**{BENE_KNOWN: ibis.literal(True)})
         step = step.left_join(known, step[TYPED + "bene_id"] == known["_known_bene_id"]).drop("_known_bene_id")
     step = _barrier(step, 2)
-    row = _Row(step, contract, set(texts))
+    row = _Row(step, contract, set(texts), as_given)
     checks = column_checks(row, contract)
     if MALFORMED in raw.columns:
         checks.insert(0, RowCheck(RECORD_COLUMN, step[MALFORMED].notnull(), step[MALFORMED], ibis.null(dt.string)))
@@ -78,9 +79,11 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
         unknown = step[TYPED + "bene_id"].notnull() & step[BENE_KNOWN].isnull()
         checks.append(RowCheck("bene_id", unknown, ibis.literal(UNKNOWN_BENE),
                                ibis.null(dt.string)))
-    step = _barrier(step.mutate(**{f"{FAILED}{i}": c.failed.fill_null(False) for i, c in enumerate(checks)}), 3)
+    step = _barrier(step.mutate(**{f"{FAILED}{i}": c.failed for i, c in enumerate(checks)}), 3)
     flags = [step[f"{FAILED}{i}"] for i in range(len(checks))]
-    count = sum((flag.cast("int64") for flag in flags), ibis.literal(0, "int64"))
+    any_failed = ibis.or_(*flags) if flags else ibis.literal(False)
+    count = ibis.ifelse(any_failed, sum((flag.fill_null(False).cast("int64") for flag in flags), ibis.literal(0, "int64")),
+                        ibis.literal(0, "int64"))
     flagged = step.mutate(
         **{
             FAIL_COLUMN: _first(count, flags, [ibis.literal(c.column) for c in checks]),
@@ -124,9 +127,12 @@ def _barrier(table: ir.Table, level: int) -> ir.Table:
 class _Row:
     """The checks' view of a checked row (`checks.CheckInputs`)."""
 
-    def __init__(self, step: ir.Table, contract: TableContract, text_columns: set[str]) -> None:
-        self._step, self._texts = step, text_columns
+    def __init__(self, step: ir.Table, contract: TableContract, text_columns: set[str], as_given: set[str]) -> None:
+        self._step, self._texts, self._as_given = step, text_columns, as_given
         self._types = {c.name: c.ibis_type for c in contract.columns}
+
+    def may_fail_parse(self, name: str) -> bool:
+        return name not in self._as_given
 
     def typed(self, name: str) -> ir.Value:
         column = TYPED + name
