@@ -51,3 +51,35 @@ def test_a_table_is_replaced_whole_or_not_at_all(engine_for) -> None:
     folder = Path(urlparse(uri).path)
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith("episode_sample")] == ["episode_sample"]
     assert "_temporary" not in [p.name for p in folder.iterdir()]
+
+
+def test_a_view_over_run_tables_is_kept_as_its_sql_and_read_by_a_later_command(engine_for, tmp_path) -> None:
+    """Spark keeps a run table defined over other run tables (ingest's accepted rows over the checked rows) as a
+    view in the warehouse, not as a second copy of the rows: a later command (a new session's temporary views)
+    reads it, it follows the table it reads when that is replaced, and it can be renamed, replaced and dropped.
+    A definition that reads an in-memory table is stored as a table."""
+    engine = engine_for("pyspark")
+    checked = engine.save("sample_row", ibis.memtable({"x": [1, 2, 3], "_fail_count": [0, 1, 0]}))
+    accepted = engine.save_view("sample", checked.filter(checked._fail_count == 0).select("x"))
+    folder = Path(urlparse(engine._spark_table_uri("sample")).path)
+    assert engine.is_view("sample") and not folder.exists()
+    assert sorted(engine.fetch(accepted).column("x").to_pylist()) == [1, 3]
+    for name in ("sample", "sample_row"):
+        engine._spark.catalog.dropTempView(name)  # as a later command starts: no temporary views
+    assert sorted(engine.fetch(engine.table("sample")).column("x").to_pylist()) == [1, 3]
+    engine.save("sample_row", ibis.memtable({"x": [7, 8], "_fail_count": [0, 0]}))
+    assert sorted(engine.fetch(engine.table("sample")).column("x").to_pylist()) == [7, 8]
+    engine.rename("sample", "sample_kept")
+    assert not engine.has_table("sample") and engine.is_view("sample_kept")
+    assert sorted(engine.fetch(engine.table("sample_kept")).column("x").to_pylist()) == [7, 8]
+    engine.save("sample_kept", ibis.memtable({"x": [5]}))  # a table replaces the view
+    assert not engine.is_view("sample_kept") and engine.fetch(engine.table("sample_kept")).column("x").to_pylist() == [5]
+    in_memory = engine.save_view("sample_memory", ibis.memtable({"x": [4]}))
+    assert not engine.is_view("sample_memory") and engine.fetch(in_memory).column("x").to_pylist() == [4]
+    engine.save_view("sample_kept", engine.table("sample_row").select("x"))
+    engine.drop("sample_kept")
+    assert not engine.has_table("sample_kept") and not list(folder.parent.glob("sample_kept*"))
+    engine.save_view("sample", engine.table("sample_row").select("x"))
+    engine.drop("sample_row")
+    with pytest.raises(Exception, match="run table 'sample_row' does not exist"):
+        engine.table("sample")

@@ -35,7 +35,8 @@ from openasm.engine_sources import (MALFORMED, ROW_NUMBER, SOURCE_FILE, duckdb_c
 from openasm import engine_duckdb
 from openasm.engine_duckdb import NullTypedColumns, is_interruption
 from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, plan_keeps_order,
-                                  spark_session, stored_table_view, table_uri, warehouse_uri)
+                                  register_run_table, spark_session, stored_table_view, table_uri, view_sources,
+                                  warehouse_uri)
 from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
 
 BackendName = Literal["duckdb", "pyspark"]
@@ -140,16 +141,12 @@ class Engine:
             with _traced("lines", Path(path).name):
                 if self.backend == "duckdb":
                     return duckdb_lines_table(self.con, path, lines_name(path))
-                return self._spark_lines(path)
+                spark_lines_frame(self._spark, path).createOrReplaceTempView(lines_name(path))
+                return self.con.table(lines_name(path))
         except EngineError:
             raise
         except Exception as err:
             raise EngineError(f"{path}: unreadable text file: {err}") from err
-
-    def _spark_lines(self, path: Path) -> ir.Table:
-        name = lines_name(path)
-        spark_lines_frame(self._spark, path).createOrReplaceTempView(name)
-        return self.con.table(name)
 
     def source_columns(self, path: Path, delimiter: str | None = None, encoding: str = "utf-8",
                        known_columns: list[str] | None = None) -> list[str]:
@@ -214,10 +211,16 @@ class Engine:
         return self.con._session.sql(self.con.compile(expr))
 
     def save_view(self, name: str, expr: ir.Table) -> ir.Table:
-        """Run table `name` defined by `expr` over stored run tables: a view on DuckDB (no copy is written;
-        reads filter the stored rows), a materialised table on Spark."""
+        """Run table `name` defined by `expr` over stored run tables: a view (no copy is written; reads filter
+        the stored rows). On Spark its SQL is kept in the warehouse (`Warehouse.store_view`); an `expr` that reads
+        anything but other run tables is stored as a table there."""
         if self.backend != "duckdb":
-            return self.save(name, expr)
+            sources = view_sources(expr)
+            if sources is None or name in sources:
+                return self.save(name, expr)
+            with _traced("view", name):
+                self._warehouse.store_view(self._spark_table_uri(name), self.con.compile(expr), sources)
+            return self.table(name)
         with _traced("view", name):
             if engine_duckdb.table_kind(self.con, name) == "BASE TABLE":
                 self.con.drop_table(name)
@@ -282,37 +285,32 @@ class Engine:
             if not engine_duckdb.has_table(self.con, name):
                 raise EngineError(f"run table '{name}' does not exist in {self.run_dir}")
             return self.con.table(name)
-        uri = self._spark_table_uri(name)
-        if not self._warehouse.exists(uri):
-            raise EngineError(f"run table '{name}' does not exist in {self.warehouse}")
-        stored_table_view(self._spark, uri, name)
+        self._spark_table_uri(name)  # raises without a warehouse
+        if missing := register_run_table(self._spark, self._warehouse, name):
+            raise EngineError(f"run table '{missing}' does not exist in {self.warehouse}")
         return self.con.table(name)
 
     def is_view(self, name: str) -> bool:
-        return self.backend == "duckdb" and engine_duckdb.table_kind(self.con, name) == "VIEW"
+        return (engine_duckdb.table_kind(self.con, name) == "VIEW" if self.backend == "duckdb"
+                else self._warehouse.is_view(self._spark_table_uri(name)))
 
     def has_table(self, name: str) -> bool:
-        if self.backend == "duckdb":
-            return engine_duckdb.has_table(self.con, name)
-        return self._warehouse.exists(self._spark_table_uri(name))
+        return (engine_duckdb.has_table(self.con, name) if self.backend == "duckdb"
+                else self._warehouse.exists(self._spark_table_uri(name)))
 
     def drop(self, name: str) -> None:
         """Remove a run table (intermediate results)."""
         if self.backend == "duckdb":
-            if engine_duckdb.table_kind(self.con, name) == "VIEW":
-                self.con.drop_view(name, force=True)
-            else:
-                self.con.drop_table(name, force=True)
+            engine_duckdb.drop(self.con, name)
         else:
             self._warehouse.delete(self._spark_table_uri(name))
 
     def drop_lines(self, lines: ir.Table) -> None:
         """Forget a `read_lines` table (its records are cut and stored)."""
-        name = lines.get_name()
         if self.backend == "duckdb":
-            duckdb_drop_lines(self.con, name)
+            duckdb_drop_lines(self.con, lines.get_name())
         else:
-            self._spark.catalog.dropTempView(name)
+            self._spark.catalog.dropTempView(lines.get_name())
 
     def count(self, expr: ir.Table) -> int:
         """Executed row count of a table expression."""

@@ -143,6 +143,14 @@ def table_kind(con: Any, name: str) -> str | None:
     return found[0][0] if found else None
 
 
+def drop(con: Any, name: str) -> None:
+    """Remove table or view `name` (a missing one is no error)."""
+    if table_kind(con, name) == "VIEW":
+        con.drop_view(name, force=True)
+    else:
+        con.drop_table(name, force=True)
+
+
 def rename_table(con: Any, name: str, new_name: str) -> None:
     """ALTER TABLE ... RENAME (a catalog change: no row is copied)."""
     con.con.execute(f"ALTER TABLE {sql_identifier(name)} RENAME TO {sql_identifier(new_name)}")

@@ -3,16 +3,22 @@
 The warehouse is a URI (`file:///…`, `s3a://bucket/prefix`, `abfss://container@account.dfs.core.windows.net/…`,
 `hdfs://…`) reached through Hadoop's FileSystem API, so the same code keeps tables on a laptop, on a standalone
 cluster or on a managed service; a plain path means a local folder. Each run table is one Parquet directory
-`<warehouse>/<table>`, written beside the old one and swapped in when complete.
+`<warehouse>/<table>`, written beside the old one and swapped in when complete, or a view over other run tables:
+the file `<warehouse>/<table>.view.json` holding its Spark SQL and the tables it reads.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import ibis.expr.operations as ops
+import ibis.expr.types as ir
+
 SPARK_TABLES = "spark-tables"
+VIEW_FILE = ".view.json"
 DEFAULT_MASTER = "local[2]"
 
 
@@ -42,18 +48,47 @@ class Warehouse:
 
     def exists(self, uri: str) -> bool:
         fs, path = self._path(uri)
+        return bool(fs.exists(path)) or self.is_view(uri)
+
+    def is_view(self, uri: str) -> bool:
+        fs, path = self._path(uri + VIEW_FILE)
         return bool(fs.exists(path))
 
     def delete(self, uri: str) -> None:
-        fs, path = self._path(uri)
-        if fs.exists(path):
-            fs.delete(path, True)
+        """Remove the table at `uri`, a directory or a view."""
+        for target in (uri, uri + VIEW_FILE):
+            fs, path = self._path(target)
+            if fs.exists(path):
+                fs.delete(path, True)
 
     def rename(self, source: str, target: str) -> None:
+        if self.is_view(source):
+            source, target = source + VIEW_FILE, target + VIEW_FILE
         fs, path = self._path(source)
         _, destination = self._path(target)
         if not fs.rename(path, destination):
             raise OSError(f"could not move {source} to {target}")
+
+    def store_view(self, uri: str, sql: str, sources: list[str]) -> None:
+        """Keep the view `uri` (replacing a table or view of that name): its SQL over the run tables `sources`."""
+        self.delete(uri)
+        fs, path = self._path(uri + VIEW_FILE)
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(json.dumps({"sql": sql, "tables": sources}).encode("utf-8")))
+        finally:
+            stream.close()
+
+    def view(self, uri: str) -> dict[str, Any] | None:
+        """The definition `store_view` kept for `uri` (None: `uri` is no view)."""
+        if not self.is_view(uri):
+            return None
+        fs, path = self._path(uri + VIEW_FILE)
+        stream = fs.open(path)
+        try:
+            return json.loads(self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
 
     def store(self, frame: Any, uri: str) -> None:
         """Write `frame` as the Parquet table at `uri`: beside the old one, swapped in when complete."""
@@ -67,7 +102,35 @@ class Warehouse:
         fs, path = self._path(self.uri)
         if not fs.exists(path):
             return []
-        return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory())
+        entries = [(status.getPath().getName(), status.isDirectory()) for status in fs.listStatus(path)]
+        return sorted({name.removesuffix(VIEW_FILE) for name, directory in entries
+                       if directory or name.endswith(VIEW_FILE)})
+
+
+def register_run_table(session: Any, warehouse: Warehouse, name: str) -> str | None:
+    """Run table `name` (a Parquet directory, or a view with the run tables it reads) as temporary view `name`;
+    returns the name of a run table that does not exist (None when all do)."""
+    uri = table_uri(warehouse.uri, name)
+    view = warehouse.view(uri)
+    if view is None:
+        if not warehouse.exists(uri):
+            return name
+        stored_table_view(session, uri, name)
+        return None
+    for source in view["tables"]:
+        if missing := register_run_table(session, warehouse, source):
+            return missing
+    session.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{name}` AS {view['sql']}")
+    return None
+
+
+def view_sources(expr: ir.Table) -> list[str] | None:
+    """The run tables a view defined by `expr` reads, or None when `expr` reads anything else (an in-memory
+    table, a file): such an expression is stored as a table, since a view must be readable by a later command."""
+    leaves = expr.op().find(ops.PhysicalTable)
+    if not all(type(leaf) is ops.DatabaseTable for leaf in leaves):
+        return None
+    return sorted({leaf.name for leaf in leaves})
 
 
 def stored_table_view(session: Any, uri: str, name: str, written: Any = None) -> None:
