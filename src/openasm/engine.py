@@ -34,9 +34,9 @@ from openasm.engine_sources import (MALFORMED, ROW_NUMBER, SOURCE_FILE, duckdb_c
                                     spark_lines_frame, spark_parquet_frame, temp_name)
 from openasm import engine_duckdb
 from openasm.engine_duckdb import NullTypedColumns, is_interruption
-from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, plan_keeps_order,
-                                  register_run_table, spark_session, stored_table_view, table_uri, view_sources,
-                                  warehouse_uri)
+from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, define_view,
+                                  plan_keeps_order, register_run_table, spark_session, stored_table_view,
+                                  table_uri, view_sources, warehouse_uri)
 from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
 
 BackendName = Literal["duckdb", "pyspark"]
@@ -219,8 +219,10 @@ class Engine:
             if sources is None or name in sources:
                 return self.save(name, expr)
             with _traced("view", name):
-                self._warehouse.store_view(self._spark_table_uri(name), self.con.compile(expr), sources)
-            return self.table(name)
+                sql = self.con.compile(expr)
+                self._warehouse.store_view(self._spark_table_uri(name), sql, sources)
+                define_view(self._spark, name, sql)  # its sources are views of this session already
+            return self.con.table(name)
         with _traced("view", name):
             if engine_duckdb.table_kind(self.con, name) == "BASE TABLE":
                 self.con.drop_table(name)

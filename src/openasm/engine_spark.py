@@ -98,14 +98,6 @@ class Warehouse:
         self.delete(uri)
         self.rename(staging, uri)
 
-    def table_names(self) -> list[str]:
-        fs, path = self._path(self.uri)
-        if not fs.exists(path):
-            return []
-        entries = [(status.getPath().getName(), status.isDirectory()) for status in fs.listStatus(path)]
-        return sorted({name.removesuffix(VIEW_FILE) for name, directory in entries
-                       if directory or name.endswith(VIEW_FILE)})
-
 
 def register_run_table(session: Any, warehouse: Warehouse, name: str) -> str | None:
     """Run table `name` (a Parquet directory, or a view with the run tables it reads) as temporary view `name`;
@@ -120,8 +112,13 @@ def register_run_table(session: Any, warehouse: Warehouse, name: str) -> str | N
     for source in view["tables"]:
         if missing := register_run_table(session, warehouse, source):
             return missing
-    session.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{name}` AS {view['sql']}")
+    define_view(session, name, view["sql"])
     return None
+
+
+def define_view(session: Any, name: str, sql: str) -> None:
+    """Temporary view `name` of the query `sql` (over temporary views of run tables)."""
+    session.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{name}` AS {sql}")
 
 
 def view_sources(expr: ir.Table) -> list[str] | None:

@@ -81,9 +81,8 @@ def check_rows(*, raw: ir.Table, contract: TableContract, known_bene: ir.Table |
                                ibis.null(dt.string)))
     step = _barrier(step.mutate(**{f"{FAILED}{i}": c.failed for i, c in enumerate(checks)}), 3)
     flags = [step[f"{FAILED}{i}"] for i in range(len(checks))]
-    any_failed = ibis.or_(*flags) if flags else ibis.literal(False)
-    count = ibis.ifelse(any_failed, sum((flag.fill_null(False).cast("int64") for flag in flags), ibis.literal(0, "int64")),
-                        ibis.literal(0, "int64"))
+    zero = ibis.literal(0, "int64")
+    count = ibis.ifelse(ibis.or_(*flags), sum((flag.fill_null(False).cast("int64") for flag in flags), zero), zero)
     flagged = step.mutate(
         **{
             FAIL_COLUMN: _first(count, flags, [ibis.literal(c.column) for c in checks]),
