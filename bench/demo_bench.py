@@ -12,7 +12,9 @@ both backends alike. Each run is `openasm demo` in a fresh process and a fresh f
 With two or more sizes, a straight line through each backend's medians (least squares) splits its wall time
 into a part that does not grow with the world (per query and per job: planning, scheduling, code generation,
 JVM start) and a part per 1,000 beneficiaries (the rows), and the bench prints how each part of PySpark's
-time at the largest size compares with the time a ratio limit (`--limit`, default 3) leaves it.
+time at the largest size compares with the time a ratio limit (`--limit`, default 3) leaves it. CPU time
+(user + system, the process and its children: the JVM included) says how far the limit is from the work each
+backend does, whatever its idle time.
 """
 
 from __future__ import annotations
@@ -84,15 +86,22 @@ def main() -> None:
                 if measure.returncode != 0:
                     sys.exit(f"{backend} demo of {benes:,} failed (exit {measure.returncode}); see {log}")
                 runs[backend, benes].append(measure)
-                print(f"  {backend:<8} {benes:>7,} run {round_number}: {measure.seconds:7.1f} s  peak RSS "
-                      f"{measure.peak_rss_mb:7,.0f} MB", flush=True)
+                print(f"  {backend:<8} {benes:>7,} run {round_number}: {measure.seconds:7.1f} s  CPU "
+                      f"{measure.cpu_seconds:7.1f} s  peak RSS {measure.peak_rss_mb:7,.0f} MB", flush=True)
     medians = {b: {n: statistics.median(m.seconds for m in runs[b, n]) for n in sizes} for b in BACKENDS}
-    print(f"\n{'benes':>7} {'backend':<8} {'median wall':>12} {'peak RSS':>10}")
+    print(f"\n{'benes':>7} {'backend':<8} {'median wall':>12} {'median CPU':>11} {'peak RSS':>10}")
     for benes in sizes:
         for backend in BACKENDS:
-            print(f"{benes:>7,} {backend:<8} {medians[backend][benes]:10.1f} s "
+            cpu = statistics.median(m.cpu_seconds for m in runs[backend, benes])
+            print(f"{benes:>7,} {backend:<8} {medians[backend][benes]:10.1f} s {cpu:9.1f} s "
                   f"{max(m.peak_rss_mb for m in runs[backend, benes]):7,.0f} MB")
         print(f"{benes:>7,} PySpark / DuckDB: {medians['pyspark'][benes] / medians['duckdb'][benes]:.2f}x")
+    largest = sizes[-1]
+    budget = args.limit * medians["duckdb"][largest]
+    spark_cpu = statistics.median(m.cpu_seconds for m in runs["pyspark", largest])
+    print(f"{args.limit:g}x DuckDB at {largest:,} is {budget:.1f} s of wall time, {budget * os.cpu_count():.0f} "
+          f"CPU-seconds on {os.cpu_count()} cores; PySpark's run used {spark_cpu:.0f} "
+          f"({spark_cpu / (budget * os.cpu_count()):.2f}x that)")
     if len(sizes) > 1:
         print_split(medians, args.limit)
 
