@@ -34,8 +34,10 @@ def _projection(decision: Decision) -> list[dict]:
     """Per payment year: worst / expected / best dollars of the subject NPIs (payment_projection)."""
     npis = set(decision.subject.npis)
     totals: dict[int, dict[str, float]] = defaultdict(dict)
+    base_year = decision.run.rules.performance_year
     for r in decision.run.rows("payment_projection"):
-        if r["subject_level"] == "npi" and str(r["subject_id"]) in npis:
+        if (r["subject_level"] == "npi" and str(r["subject_id"]) in npis
+                and r.get("base_year", base_year) == base_year):
             year = int(r["payment_year"])
             totals[year][r["scenario"]] = totals[year].get(r["scenario"], 0.0) + float(
                 r["payment_year_adjustment_amount"] or 0.0)

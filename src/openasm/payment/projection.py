@@ -31,7 +31,7 @@ PROJECTION_COLUMNS = (
     "subject_level", "subject_id", "tin", "cohort", "scenario", "performance_year", "payment_year", "final_score",
     "risk_level", "exchange_midpoint", "transformed_final_score", "scaling_factor", "adjustment_factor",
     "multiplier", "part_b_paid_amount", "payment_year_paid_amount", "payment_year_adjustment_amount",
-    "is_estimate",
+    "is_estimate", "base_year",
 )
 SUBJECT_LEVELS = ("npi", "tin")
 
@@ -134,7 +134,7 @@ def _project_year(subject: ir.Table, peers: ir.Table, rules: RulesForYear, score
         scaling_factor=mine.scaling_factor, adjustment_factor=mine.adjustment_factor,
         multiplier=mine.multiplier, part_b_paid_amount=mine._subject_pb * py_factor,
         payment_year_paid_amount=pay_amount, payment_year_adjustment_amount=mine.adjustment_factor * pay_amount,
-        is_estimate=ibis.literal(True),
+        is_estimate=ibis.literal(True), base_year=mine._base_year.cast("int32"),
     )
 
 
@@ -149,7 +149,8 @@ def project_adjustments(
     Input: `subject` (SUBJECT_COLUMNS: subject_level npi | tin — a TIN is scored as one unit —, subject_id, tin,
     cohort, final_score estimate, part_b_paid_amount in base_year, base_year), `cohort_scores` (PEER_COLUMNS,
     optional is_neutral: the cohort's distribution of final scores; default `synthetic_cohort` of the first
-    year). Grain: (subject_level, subject_id, scenario, performance_year). Columns: PROJECTION_COLUMNS.
+    year). Grain: (subject_level, subject_id, scenario, performance_year). Columns: PROJECTION_COLUMNS, where
+    base_year is the subject's (the performance year whose score and Part B the projection starts from).
     """
     missing = [c for c in SUBJECT_COLUMNS if c not in subject.columns]
     if missing:
@@ -182,7 +183,7 @@ def roll_up_projection_by_tin(*, projection: ir.Table) -> ir.Table:
     stay separate in every pool; only dollars add up here. Grain: (tin, scenario, performance_year).
     Columns: PROJECTION_COLUMNS (subject_level = tin; score, TFS and scaling factor null)."""
     p = projection.filter(projection.subject_level == "npi")
-    out = p.group_by("tin", "scenario", "performance_year", "payment_year").agg(
+    out = p.group_by("tin", "scenario", "performance_year", "payment_year", "base_year").agg(
         _cohorts=p.cohort.nunique(), _cohort=p.cohort.max(), risk_level=p.risk_level.max(),
         part_b_paid_amount=exact_sum(p.part_b_paid_amount),
         payment_year_paid_amount=exact_sum(p.payment_year_paid_amount),
@@ -198,4 +199,5 @@ def roll_up_projection_by_tin(*, projection: ir.Table) -> ir.Table:
         adjustment_factor=factor, multiplier=1.0 + factor, part_b_paid_amount=out.part_b_paid_amount,
         payment_year_paid_amount=out.payment_year_paid_amount,
         payment_year_adjustment_amount=out.payment_year_adjustment_amount, is_estimate=ibis.literal(True),
+        base_year=out.base_year,
     )

@@ -89,7 +89,8 @@ def evaluate_q220_episodes(*, treatment_episode: ir.Table, rules: RulesForYear) 
     """quality.md §4.7: one result row per episode, in the patient-level result shape that
     `aggregate.aggregate_measure_results` counts (episodes are Q220's unit).
 
-    `q220_status` says whether the episode counts: `counted`, `other_performance_year` (its year by
+    Every row is evaluated for rules.performance_year (its performance_year); `q220_status` says whether the
+    episode counts there: `counted`, `other_performance_year` (its year by
     `quality.q220_episode_year` is not rules.performance_year), `no_episode_date` (no discharge date under
     `discharge`), `non_foto_not_allowed`, or `not_calculable_excluded` (under `quality.q220_not_calculable =
     exclude`). Only counted episodes are in the denominator. Result precedence: exclusion code, then the
@@ -141,7 +142,7 @@ def evaluate_q220_episodes(*, treatment_episode: ir.Table, rules: RulesForYear) 
         t.episode_id, ibis.literal(" ("), t.source_file.fill_null(""), ibis.literal(" row "),
         t.source_row.cast("string").fill_null(""), ibis.literal(")"))
     return t.select(
-        performance_year=year_date.year().cast("int32"), measure_id=ibis.literal(MEASURE_ID),
+        performance_year=ibis.literal(rules.performance_year, "int32"), measure_id=ibis.literal(MEASURE_ID),
         collection_type=ibis.literal(REGISTRY), stratum=ibis.literal(SINGLE_STRATUM), tin=t.tin, npi=t.npi,
         patient_id=t.patient_id, episode_id=t.episode_id, encounter_id=ibis.null("string"),
         is_initial_population=counted, is_denominator=counted, is_denominator_exclusion=counted & excluded,

@@ -125,7 +125,9 @@ def section_adjustments(run_dir: Path, manifest: dict[str, Any], rules: RulesFor
 
 
 def section_projection(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:
-    rows = read_rows(run_dir, "payment_projection")
+    # The projection from this year's scores (a run folder scored for several years holds one per base year).
+    rows = [r for r in read_rows(run_dir, "payment_projection")
+            if r.get("base_year", rules.performance_year) == rules.performance_year]
     if not rows:
         return None
     totals: dict[tuple[str, int], float] = defaultdict(float)

@@ -106,6 +106,7 @@ def run_payment(engine: Engine, rules: RulesForYear, run_dir: Path, inputs: Paym
     # The run's overrides (`--set`) hold in every projected year.
     overrides = {v.name: v.value for v in rules.all() if v.overridden}
     years = projection_rules(overrides=overrides or None)
+    # Its rows describe later years too: the run that wrote a row is its base_year.
     publish(engine, run_dir, result, "payment_projection", project_adjustments(
-        subject=subject.select(*SUBJECT_COLUMNS), rules_by_year=years, cohort_scores=peers))
+        subject=subject.select(*SUBJECT_COLUMNS), rules_by_year=years, cohort_scores=peers), run_year="base_year")
     return result

@@ -136,9 +136,9 @@ def parquet_to_csv(parquet: Path, csv: Path) -> Path:
     return csv
 
 
-def _with_other_years(engine: Engine, name: str, expr: ir.Table, year: int) -> ir.Table:
-    """`expr` (given a performance_year column when it has none) with the stored table's rows of other years;
-    a stored table of another shape (an older openasm) is replaced."""
+def _with_other_years(engine: Engine, name: str, expr: ir.Table, year: int, run_year: str) -> ir.Table:
+    """`expr` (given a performance_year column when it has none) with the stored table's rows that runs for other
+    years wrote (`run_year` is not `year`); a stored table of another shape (an older openasm) is replaced."""
     if "performance_year" not in expr.columns:
         expr = expr.mutate(performance_year=ibis.literal(year, "int32"))
     if not engine.has_table(name):
@@ -146,7 +146,7 @@ def _with_other_years(engine: Engine, name: str, expr: ir.Table, year: int) -> i
     stored = engine.table(name)
     if stored.schema() != expr.schema():
         return expr
-    return ibis.union(stored.filter(stored.performance_year != year), expr, distinct=False)
+    return ibis.union(stored.filter(stored[run_year] != year), expr, distinct=False)
 
 
 def year_rows(engine: Engine, name: str, year: int) -> ir.Table:
@@ -155,24 +155,27 @@ def year_rows(engine: Engine, name: str, year: int) -> ir.Table:
     return table.filter(table.performance_year == year) if "performance_year" in table.columns else table
 
 
-def publish(engine: Engine, run_dir: Path, result: StageResult, name: str, expr: ir.Table) -> ir.Table:
+def publish(engine: Engine, run_dir: Path, result: StageResult, name: str, expr: ir.Table, *,
+            run_year: str = "performance_year") -> ir.Table:
     """Materialise a stage output, write it to `outputs/` and count its rows into `result`. Run for one
-    performance year (`execute_stage` of a year stage), the table keeps the rows of other years; the returned
-    table and the count are this year's."""
+    performance year (`execute_stage` of a year stage), the table keeps the rows that runs for other years wrote
+    and replaces this year's, so a stage run again leaves the same table; the returned table and the count are
+    this year's. `run_year`: the column that holds the year of the run that wrote a row, performance_year unless
+    a row may describe another year (a projection's later years)."""
     year = _YEAR.get()
-    stored = engine.save(name, expr if year is None else _with_other_years(engine, name, expr, year))
+    stored = engine.save(name, expr if year is None else _with_other_years(engine, name, expr, year, run_year))
     result.outputs[name] = write_output(engine, stored, run_dir, name)
-    result.row_counts[name] = _rows_written(name, run_dir, year)
-    return stored if year is None else stored.filter(stored.performance_year == year)
+    result.row_counts[name] = _rows_written(name, run_dir, year, run_year)
+    return stored if year is None else stored.filter(stored[run_year] == year)
 
 
-def _rows_written(name: str, run_dir: Path, year: int | None) -> int:
+def _rows_written(name: str, run_dir: Path, year: int | None, run_year: str) -> int:
     """Rows (of `year`) in the Parquet file `write_output` just wrote: read from the file rather than counted by
     the engine again (on Spark each count is a job)."""
     written = _written_path(run_dir, name)
     if year is None:
         return pq.ParquetFile(written).metadata.num_rows
-    years = pq.read_table(written, columns=["performance_year"]).column("performance_year")
+    years = pq.read_table(written, columns=[run_year]).column(run_year)
     return int(pc.sum(pc.equal(years, year)).as_py() or 0)
 
 

@@ -317,8 +317,11 @@ def score_quality(*, measure_aggregate: ir.Table, participant: ir.Table, rules: 
     keep = materialize or (lambda _name, expr: expr)
     rows = keep("quality_measure_row",
                 route_measure_results(measure_aggregate=measure_aggregate, participant=participant, rules=rules))
-    benchmark = keep("quality_benchmark",
-                     build_quality_benchmark(measure_row=rows, rules=rules, mips_benchmark=mips_benchmark))
+    # The benchmarks of the years scored (the MIPS file holds other years' too, which no run here produced).
+    benchmark = build_quality_benchmark(measure_row=rows, rules=rules, mips_benchmark=mips_benchmark)
+    scored = (benchmark.performance_year == rules.performance_year) | benchmark.performance_year.isin(
+        rows.performance_year)
+    benchmark = keep("quality_benchmark", benchmark.filter(scored))
     measure_score = keep("quality_measure_score", score_quality_measures(
         measure_row=rows, participant=participant, benchmark=benchmark, rules=rules))
     category = keep("quality_category_score", score_quality_category(
