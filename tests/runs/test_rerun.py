@@ -46,6 +46,9 @@ def _outputs(run: Path) -> dict[str, list[tuple]]:
     ("score", ("quality_benchmark", "participant_score")),
     ("quality", ("q220_episode_result", "measure_aggregate")),
     ("cost", ("measure_score", "episode_expected")),
+    ("participate", ("participant", "clinician_specialty")),
+    ("episodes", ("episode_detail", "episode_cost_line")),
+    ("summarize", ("spend_by_setting", "claim_versions")),
 ])
 def test_a_stage_run_again_leaves_the_same_outputs(demo_output, tmp_path, stages, written) -> None:
     """The stage runs once more on the finished demo (a later stage's results are removed when an earlier one
