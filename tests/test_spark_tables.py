@@ -83,3 +83,29 @@ def test_a_view_over_run_tables_is_kept_as_its_sql_and_read_by_a_later_command(e
     engine.drop("sample_row")
     with pytest.raises(Exception, match="run table 'sample_row' does not exist"):
         engine.table("sample")
+
+
+def _plan(engine, expr) -> str:
+    return engine._spark_frame(expr)._jdf.queryExecution().executedPlan().toString()
+
+
+def test_a_small_in_memory_table_is_broadcast_to_the_joins_that_read_it(engine_for) -> None:
+    """PySpark makes local data an RDD of unknown size, which Spark never broadcast: joining claim lines with a
+    code list shuffled the claim lines, a cross join with a two-row table was a Cartesian product."""
+    from openasm.engine_spark import broadcast_small_memtables
+
+    engine = engine_for("pyspark")
+    lines = engine.save("hinted_lines", ibis.memtable({"code": [f"C{i % 7}" for i in range(500)]}))
+    code_list = ibis.memtable({"code": ["C1", "C2"], "category": ["a", "b"]})
+    joined = lines.join(code_list, "code")
+    assert "BroadcastHashJoin" in _plan(engine, joined) and "SortMergeJoin" not in _plan(engine, joined)
+    kinds = ibis.memtable({"kind": pa.array([0, 1], pa.int8())})
+    crossed = lines.cross_join(kinds)
+    assert "CartesianProduct" not in _plan(engine, crossed)
+    assert engine.count(joined) == 144 and engine.count(crossed) == 1000
+    # Above the limit no hint is added: Spark decides by its own estimates (a memtable's is unknown: no broadcast).
+    con = broadcast_small_memtables(ibis.pyspark.connect(engine._spark), max_bytes=0)
+    unhinted = con.table("hinted_lines").join(ibis.memtable({"code": ["C3"], "category": ["c"]}), "code")
+    con._run_pre_execute_hooks(unhinted)
+    plan = con._session.sql(con.compile(unhinted))._jdf.queryExecution().executedPlan().toString()
+    assert "BuildRight" not in plan

@@ -34,9 +34,9 @@ from openasm.engine_sources import (MALFORMED, ROW_NUMBER, SOURCE_FILE, duckdb_c
                                     spark_lines_frame, spark_parquet_frame, temp_name)
 from openasm import engine_duckdb
 from openasm.engine_duckdb import NullTypedColumns, is_interruption
-from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, conform_spark_floats, define_view,
-                                  plan_keeps_order, register_run_table, spark_session, stored_table_view,
-                                  table_uri, view_sources, warehouse_uri)
+from openasm.engine_spark import (DEFAULT_MASTER, SPARK_TABLES, Warehouse, broadcast_small_memtables,
+                                  conform_spark_floats, define_view, plan_keeps_order, register_run_table,
+                                  spark_session, stored_table_view, table_uri, view_sources, warehouse_uri)
 from openasm.engine_csv import CsvDialect, CsvFormatError, read_header
 
 BackendName = Literal["duckdb", "pyspark"]
@@ -396,5 +396,5 @@ def _connect_spark(run_dir: Path | None, master: str, warehouse: str) -> Engine:
     except ImportError as err:
         raise EngineError("the pyspark backend needs `pip install openasm[spark]` and a Java runtime") from err
     session = spark_session(master, warehouse)
-    return Engine("pyspark", ibis.pyspark.connect(session), run_dir, _spark=session, warehouse=warehouse,
-                  _warehouse=Warehouse(session, warehouse))
+    return Engine("pyspark", broadcast_small_memtables(ibis.pyspark.connect(session)), run_dir, _spark=session,
+                  warehouse=warehouse, _warehouse=Warehouse(session, warehouse))

@@ -20,6 +20,9 @@ import ibis.expr.types as ir
 SPARK_TABLES = "spark-tables"
 VIEW_FILE = ".view.json"
 DEFAULT_MASTER = "local[2]"
+# In-memory tables up to this size are broadcast to the joins that read them (`broadcast_small_memtables`); Spark's
+# own threshold for tables of known size is 10 MB, and an in-memory table is already whole in the driver's memory.
+MEMTABLE_BROADCAST_BYTES = 16 * 2**20
 
 
 def warehouse_uri(location: str | Path) -> str:
@@ -211,3 +214,21 @@ def conform_spark_floats(frame: Any, schema: Any) -> Any:
         if isinstance(column.dataType, DecimalType) and column.name in schema and schema[column.name].is_floating():
             frame = frame.withColumn(column.name, col(column.name).cast("double"))
     return frame
+
+
+def broadcast_small_memtables(con: Any, max_bytes: int = MEMTABLE_BROADCAST_BYTES) -> Any:
+    """Register each in-memory table of up to `max_bytes` (a rule table, a value set, a feed file) with a broadcast
+    hint. PySpark makes local data an RDD, whose size Spark does not know, so it never broadcast one: a join of
+    claim lines with a code list shuffled and sorted the claim lines, and a cross join with a two-row table was a
+    Cartesian product. In-memory tables come from the driver's own memory, so broadcasting one costs no more."""
+    from pyspark.sql.functions import broadcast
+
+    register = con._register_in_memory_table
+
+    def register_hinted(op: ops.InMemoryTable) -> None:
+        register(op)
+        if op.data.to_pyarrow(op.schema).nbytes <= max_bytes:
+            broadcast(con._session.table(op.name)).createOrReplaceTempView(op.name)
+
+    con._register_in_memory_table = register_hinted
+    return con
