@@ -126,7 +126,7 @@ def section_adjustments(run_dir: Path, manifest: dict[str, Any], rules: RulesFor
 
 def section_projection(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:
     # The projection from this year's scores (a run folder scored for several years holds one per base year).
-    rows = [r for r in read_rows(run_dir, "payment_projection")
+    rows = [r for r in read_rows(run_dir, "payment_projection") or []
             if r.get("base_year", rules.performance_year) == rules.performance_year]
     if not rows:
         return None
