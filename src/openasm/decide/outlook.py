@@ -13,6 +13,7 @@ import numpy as np
 
 from openasm.decide.montecarlo import Simulation, rank_levers
 from openasm.decide.whatif import Decision
+from openasm.payment.projection import projection_of_year
 from openasm.rules import load_rules
 
 OUTLOOK_SECTIONS = ("quality.", "scoring.", "ia_pi.", "payment.", "decide.", "model.", "operations.", "report.")
@@ -34,10 +35,8 @@ def _projection(decision: Decision) -> list[dict]:
     """Per payment year: worst / expected / best dollars of the subject NPIs (payment_projection)."""
     npis = set(decision.subject.npis)
     totals: dict[int, dict[str, float]] = defaultdict(dict)
-    base_year = decision.run.rules.performance_year
-    for r in decision.run.rows("payment_projection"):
-        if (r["subject_level"] == "npi" and str(r["subject_id"]) in npis
-                and r.get("base_year", base_year) == base_year):
+    for r in projection_of_year(decision.run.rows("payment_projection"), decision.run.rules.performance_year):
+        if r["subject_level"] == "npi" and str(r["subject_id"]) in npis:
             year = int(r["payment_year"])
             totals[year][r["scenario"]] = totals[year].get(r["scenario"], 0.0) + float(
                 r["payment_year_adjustment_amount"] or 0.0)

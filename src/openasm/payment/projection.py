@@ -177,6 +177,12 @@ def project_adjustments(
     return ibis.union(*parts)
 
 
+def projection_of_year(rows: Iterable[Mapping], performance_year: int) -> list[Mapping]:
+    """The `payment_projection` rows projected from `performance_year`'s scores: a run folder scored for several
+    years holds one projection per base_year (a row written before base_year existed counts as the year's)."""
+    return [r for r in rows if r.get("base_year", performance_year) == performance_year]
+
+
 def roll_up_projection_by_tin(*, projection: ir.Table) -> ir.Table:
     """Per TIN, the sum of its participant NPIs' projected amounts and dollars for each (performance year,
     scenario); the adjustment factor shown is the dollar-weighted one (dollars / payment-year paid). Cohorts

@@ -13,6 +13,7 @@ import numpy as np
 from openasm.payment.adjustment import pool_invariant_notes
 from openasm.payment.calendar import model_calendar, model_obligations
 from openasm.payment.exchange import PaymentRules, transformed_final_score
+from openasm.payment.projection import projection_of_year
 from openasm.report import plots
 from openasm.report.render import esc, fmt_count, fmt_money, html_table, read_rows
 from openasm.rules import RulesForYear
@@ -125,9 +126,7 @@ def section_adjustments(run_dir: Path, manifest: dict[str, Any], rules: RulesFor
 
 
 def section_projection(run_dir: Path, manifest: dict[str, Any], rules: RulesForYear) -> str | None:
-    # The projection from this year's scores (a run folder scored for several years holds one per base year).
-    rows = [r for r in read_rows(run_dir, "payment_projection") or []
-            if r.get("base_year", rules.performance_year) == rules.performance_year]
+    rows = projection_of_year(read_rows(run_dir, "payment_projection") or [], rules.performance_year)
     if not rows:
         return None
     totals: dict[tuple[str, int], float] = defaultdict(float)
