@@ -47,10 +47,9 @@ def fixed_and_per_thousand(medians: dict[int, float]) -> tuple[float, float]:
     return mean_seconds - per_thousand * mean_size, per_thousand
 
 
-def print_split(medians: dict[str, dict[int, float]], limit: float) -> None:
-    """Each backend's fixed and per-size parts, and PySpark's parts at the largest size against the limit."""
-    largest = max(medians["duckdb"])
-    budget = limit * medians["duckdb"][largest]
+def print_split(medians: dict[str, dict[int, float]], largest: int, budget: float, limit: float) -> None:
+    """Each backend's fixed and per-size parts, and PySpark's parts at the `largest` size against `budget`, the
+    wall time `limit` times DuckDB's leaves it there."""
     print()
     parts = {}
     for backend in BACKENDS:
@@ -103,7 +102,7 @@ def main() -> None:
           f"CPU-seconds on {os.cpu_count()} cores; PySpark's run used {spark_cpu:.0f} "
           f"({spark_cpu / (budget * os.cpu_count()):.2f}x that)")
     if len(sizes) > 1:
-        print_split(medians, args.limit)
+        print_split(medians, largest, budget, args.limit)
 
 
 if __name__ == "__main__":
